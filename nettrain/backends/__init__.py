@@ -1,0 +1,28 @@
+"""Backends (linkers) that turn a FunctionGraph into a callable.
+
+``get_linker(name)`` returns a linker object with ``make_thunk(fgraph,
+input_cells)``.  'py' is the reference; 'c' and 'cuda' register themselves
+when their modules exist and their tools work.
+"""
+
+from .python import PythonLinker
+
+_LINKERS = {"py": PythonLinker, "vm": PythonLinker}
+
+
+def register_linker(name, cls):
+    """Make ``cls`` available as ``Mode(linker=name)``."""
+    _LINKERS[name] = cls
+
+
+def get_linker(name):
+    """The linker registered as ``name`` ('auto' picks the fastest available)."""
+    if name in ("auto", "cvm", "c|py"):
+        name = "c" if "c" in _LINKERS else "py"
+    try:
+        return _LINKERS[name]()
+    except KeyError:
+        raise ValueError("unknown linker %r; available: %s" % (name, ", ".join(sorted(_LINKERS)))) from None
+
+
+__all__ = ["get_linker", "register_linker", "PythonLinker"]

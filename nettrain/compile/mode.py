@@ -1,0 +1,92 @@
+"""Compile modes: which rewrites run and which linker builds the function."""
+
+from ..configdefaults import config
+
+
+class Mode:
+    """A rewrite level plus a linker.
+
+    Parameters
+    ----------
+    linker : str or None
+        'py' (the reference), 'c', 'cuda' or 'auto' (``config.linker``).
+    optimizer : str or None
+        'fast_run', 'fast_compile', 'merge' or None (no rewrites).
+
+    Examples
+    --------
+    >>> import nettrain as theano
+    >>> import nettrain.tensor as T
+    >>> x = T.dvector('x')
+    >>> f = theano.function([x], x + 0, mode=theano.Mode(optimizer=None))
+    """
+
+    def __init__(self, linker=None, optimizer="default", including=(), excluding=(), name=None):
+        self.linker = linker if linker is not None else config.linker
+        if optimizer == "default":
+            optimizer = config.optimizer
+        if optimizer == "None":
+            optimizer = None
+        self.optimizer = optimizer
+        self.include = tuple(including)
+        self.exclude = tuple(excluding)
+        self.name = name
+
+    def including(self, *tags):
+        """A copy of this mode that also runs the rewrites named or tagged ``tags``."""
+        return Mode(self.linker, self.optimizer, self.include + tags, self.exclude)
+
+    def excluding(self, *tags):
+        """A copy of this mode without the rewrites named or tagged ``tags``."""
+        return Mode(self.linker, self.optimizer, self.include, self.exclude + tags)
+
+    def optimize(self, fgraph):
+        """Rewrite ``fgraph`` in place according to this mode."""
+        try:
+            from ..graph.rewriting import rewrite_graph
+        except ImportError:  # the rewrite pipeline is optional at this layer
+            return fgraph
+        extra_ex = tuple(t for t in config.optimizer_excluding.split(":") if t)
+        extra_in = tuple(t for t in config.optimizer_including.split(":") if t)
+        return rewrite_graph(fgraph, self.optimizer, self.include + extra_in, self.exclude + extra_ex)
+
+    def get_linker(self):
+        from ..backends import get_linker
+
+        return get_linker(self.linker)
+
+    def __getstate__(self):
+        return dict(self.__dict__)
+
+    def __setstate__(self, d):
+        self.__dict__.update(d)
+
+    def __repr__(self):
+        return "Mode(linker=%r, optimizer=%r)" % (self.linker, self.optimizer)
+
+
+def _predefined(name):
+    if name == "FAST_RUN":
+        return Mode(optimizer="fast_run", name=name)
+    if name == "FAST_COMPILE":
+        return Mode(linker="py", optimizer="fast_compile", name=name)
+    if name in ("Mode", "DebugMode"):
+        return Mode(name=name)
+    if name == "NanGuardMode":
+        return Mode(name=name)
+    raise ValueError("unknown mode %r; use 'FAST_RUN', 'FAST_COMPILE' or a Mode instance" % (name,))
+
+
+def get_mode(mode):
+    """Resolve ``mode`` (None, a name or a Mode) to a Mode instance."""
+    if mode is None:
+        mode = config.mode
+    if isinstance(mode, Mode):
+        return mode
+    if isinstance(mode, str):
+        return _predefined(mode)
+    raise TypeError("mode must be a string or a Mode, got %r" % (mode,))
+
+
+FAST_RUN = "FAST_RUN"
+FAST_COMPILE = "FAST_COMPILE"

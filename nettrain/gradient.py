@@ -1,0 +1,14 @@
+"""Theano path ``nettrain.gradient``: gradient functions and helper ops."""
+
+from .graph.grad import (  # noqa: F401
+    DisconnectedInputError,
+    DisconnectedType,
+    Lop,
+    NullType,
+    NullTypeGradError,
+    Rop,
+    grad,
+    grad_not_implemented,
+    grad_undefined,
+)
+from .tensor.gradient import *  # noqa: F401,F403

@@ -1,0 +1,3 @@
+"""``T.nnet``: neural-network ops (sigmoid, softmax, crossentropies, ...)."""
+
+from ..math import sigmoid, softplus  # noqa: F401

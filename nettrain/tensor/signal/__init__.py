@@ -1,0 +1,1 @@
+"""``T.signal``: signal-processing ops (pooling lives in ``pool``)."""

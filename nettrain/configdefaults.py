@@ -76,9 +76,7 @@ class Config:
             if callable(v):
                 v = v(self)
             return v
-        raise AttributeError(
-            "nettrain.config has no option %r; known options: %s" % (name, ", ".join(sorted(values)))
-        )
+        raise AttributeError("nettrain.config has no option %r; known options: %s" % (name, ", ".join(sorted(values))))
 
     def __setattr__(self, name, value):
         if name not in self._options:
@@ -134,7 +132,9 @@ class Config:
             k, v = item.split("=", 1)
             k = k.strip().replace(".", "__")
             if k not in self._options:
-                raise ValueError("%s: unknown option %r; known options: %s" % (source, k, ", ".join(sorted(self._options))))
+                raise ValueError(
+                    "%s: unknown option %r; known options: %s" % (source, k, ", ".join(sorted(self._options)))
+                )
             setattr(self, k, v.strip())
 
     def describe(self):
@@ -150,22 +150,54 @@ def _device(v):
 
 
 config = Config()
-config.add("floatX", "float64", "default float dtype of constructors and Python floats", choices=("float64", "float32", "float16"))
+config.add(
+    "floatX",
+    "float64",
+    "default float dtype of constructors and Python floats",
+    choices=("float64", "float32", "float16"),
+)
 config.add("device", "cpu", "where float32 shared variables and kernels live", check=lambda n, v: _device(v))
-config.add("mode", "FAST_RUN", "default compile mode", choices=("FAST_RUN", "FAST_COMPILE", "DebugMode", "NanGuardMode", "Mode"))
-config.add("linker", "auto", "backend linker: auto (C when a compiler works), py, c, cuda", choices=("auto", "py", "c", "cvm", "c|py", "vm", "cuda"))
-config.add("optimizer", "fast_run", "rewrite level", choices=("fast_run", "fast_compile", "merge", "None", "o1", "o2", "o3", "o4"))
+config.add(
+    "mode",
+    "FAST_RUN",
+    "default compile mode",
+    choices=("FAST_RUN", "FAST_COMPILE", "DebugMode", "NanGuardMode", "Mode"),
+)
+config.add(
+    "linker",
+    "auto",
+    "backend linker: auto (C when a compiler works), py, c, cuda",
+    choices=("auto", "py", "c", "cvm", "c|py", "vm", "cuda"),
+)
+config.add(
+    "optimizer",
+    "fast_run",
+    "rewrite level",
+    choices=("fast_run", "fast_compile", "merge", "None", "o1", "o2", "o3", "o4"),
+)
 config.add("optimizer_excluding", "", "':'-separated rewrite names/tags to skip", check=_str)
 config.add("optimizer_including", "", "':'-separated rewrite names/tags to add", check=_str)
 config.add("optimizer_verbose", False, "print every rewrite that fires", check=_bool)
 config.add("base_compiledir", lambda c: _default_base_compiledir(), "root of the compile cache", check=_str)
 config.add("compiledir", lambda c: os.path.join(c.base_compiledir, "compiledir"), "compile cache directory", check=_str)
 config.add("exception_verbosity", "low", "detail of run-time error messages", choices=("low", "high"))
-config.add("on_unused_input", "raise", "what to do when a function input is unused", choices=("raise", "warn", "ignore"))
+config.add(
+    "on_unused_input", "raise", "what to do when a function input is unused", choices=("raise", "warn", "ignore")
+)
 config.add("allow_gc", True, "free intermediate results after their last use", check=_bool)
-config.add("compute_test_value", "off", "Theano test values (accepted, not used)", choices=("off", "ignore", "warn", "raise", "pdb"))
+config.add(
+    "compute_test_value",
+    "off",
+    "Theano test values (accepted, not used)",
+    choices=("off", "ignore", "warn", "raise", "pdb"),
+)
 config.add("warn_float64", "ignore", "report float64 variables created", choices=("ignore", "warn", "raise", "pdb"))
-config.add("cast_policy", "numpy+floatX", "dtype rules: NumPy 2 promotion; Python floats alone give floatX", choices=("numpy+floatX", "custom"))
+config.add(
+    "cast_policy",
+    "numpy+floatX",
+    "dtype rules: NumPy 2 promotion; Python floats alone give floatX",
+    choices=("numpy+floatX", "custom"),
+)
 config.add("profile", False, "profile compiled functions", check=_bool)
 config.add("cxx", "gcc", "C compiler used by the C backend ('' disables it)", check=_str)
 config.add("openmp", True, "use OpenMP threads in large C loops", check=_bool)
@@ -178,4 +210,3 @@ for _var in ("THEANO_FLAGS", "NETTRAIN_FLAGS"):
         config.parse_flags(os.environ[_var], _var)
 
 change_flags = config.change_flags
-

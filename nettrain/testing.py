@@ -12,7 +12,11 @@ class GradientError(AssertionError):
         self.rel_err = rel_err
         self.analytic = analytic
         self.numeric = numeric
-        pos = np.unravel_index(int(np.argmax(np.minimum(abs_err, rel_err))), np.shape(abs_err)) if np.ndim(abs_err) else ()
+        pos = (
+            np.unravel_index(int(np.argmax(np.minimum(abs_err, rel_err))), np.shape(abs_err))
+            if np.ndim(abs_err)
+            else ()
+        )
         super().__init__(
             "gradient of input %d is wrong: max abs error %.3g (tol %.3g), max rel error %.3g (tol %.3g); "
             "worst at index %s: symbolic %r vs numeric %r"

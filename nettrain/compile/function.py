@@ -44,7 +44,9 @@ def _normalize_pairs(pairs, what):
         out = []
         for p in pairs:
             if not (isinstance(p, (list, tuple)) and len(p) == 2):
-                raise TypeError("%s must be a dict or a list of (variable, expression) pairs, got the entry %r" % (what, p))
+                raise TypeError(
+                    "%s must be a dict or a list of (variable, expression) pairs, got the entry %r" % (what, p)
+                )
             out.append(tuple(p))
         return out
     raise TypeError("%s must be a dict or a list of pairs, got %s" % (what, type(pairs).__name__))
@@ -142,8 +144,7 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_defa
     for k, v in _normalize_pairs(updates, "updates"):
         if not isinstance(k, SharedVariable):
             raise TypeError(
-                "updates: %r is not a shared variable; only shared variables (theano.shared(...)) can be "
-                "updated" % (k,)
+                "updates: %r is not a shared variable; only shared variables (theano.shared(...)) can be updated" % (k,)
             )
         if k in targets:
             raise ValueError("updates: %s is updated twice" % _label(k))
@@ -175,7 +176,12 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_defa
         while changed:
             changed = False
             for v in ancestors(clone_replace(_graph_vars(), given_map, strict=False) if given_map else _graph_vars()):
-                if isinstance(v, SharedVariable) and v.default_update is not None and v not in targets and v not in skip:
+                if (
+                    isinstance(v, SharedVariable)
+                    and v.default_update is not None
+                    and v not in targets
+                    and v not in skip
+                ):
                     du = _as_variable_like(v, v.default_update, "the default_update")
                     targets[v] = du
                     upd.append((v, du))
@@ -314,6 +320,7 @@ class Function:
         ]
         linker = maker.mode.get_linker()
         self._run, cells = linker.make_thunk(fg, in_cells, allow_gc=config.allow_gc)
+        self.storage_map = cells  # variable -> one-element cell, for introspection
         outs = fg.outputs
         n_out, n_upd = maker.n_out, maker.n_upd
         self._out_cells = [cells[v] for v in outs[:n_out]]
@@ -378,8 +385,13 @@ class Function:
         outs = [c[0] for c in self._out_cells]
         if self._any_copy:
             outs = [np.array(o, copy=True) if c else o for o, c in zip(outs, self._copy)]
-        for container, cell in self._upd:
-            container[0] = cell[0]
+        upd = self._upd
+        if upd:
+            # read every new value before writing any: an update may be another
+            # shared variable's container (e.g. a swap)
+            vals = [cell[0] for _, cell in upd]
+            for (container, _), v in zip(upd, vals):
+                container[0] = v
         for i in range(self._n_in):
             if self.maker.specs[i].update is None:
                 cells[i][0] = None

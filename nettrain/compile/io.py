@@ -101,6 +101,5 @@ def wrap_out(x, position):
     if isinstance(x, Variable):
         return Out(x)
     raise TypeError(
-        "function outputs must be symbolic Variables or Out(...); output %s is %s %r"
-        % (position, type(x).__name__, x)
+        "function outputs must be symbolic Variables or Out(...); output %s is %s %r" % (position, type(x).__name__, x)
     )

@@ -57,7 +57,9 @@ def shared(value, name=None, strict=False, allow_downcast=None, borrow=False, **
             errors.append(str(e))
             continue
         return var
-    raise TypeError("no shared variable type accepts a value of type %s: %s" % (type(value).__name__, "; ".join(errors)))
+    raise TypeError(
+        "no shared variable type accepts a value of type %s: %s" % (type(value).__name__, "; ".join(errors))
+    )
 
 
 @shared_constructor

@@ -52,7 +52,6 @@ class Type:
 class Variable:
     """A value in the graph: an input, a constant or the output of an Apply."""
 
-
     def __init__(self, type, owner=None, index=None, name=None):
         self.type = type
         self.owner = owner
@@ -109,7 +108,6 @@ class Variable:
 class Constant(Variable):
     """A Variable with a fixed value ``data``."""
 
-
     def __init__(self, type, data, name=None):
         super().__init__(type, None, None, name)
         self.data = type.filter(data)
@@ -134,7 +132,6 @@ class SharedVariable(Variable):
     ``container`` is a one-element list holding the current value, so functions
     that use the variable read and write the same storage.
     """
-
 
     def __init__(self, type, value, name=None, strict=False, allow_downcast=None, borrow=False):
         super().__init__(type, None, None, name)
@@ -188,7 +185,6 @@ def _copy_tag(tag):
 
 class Apply:
     """One application of ``op`` to ``inputs``, producing ``outputs``."""
-
 
     def __init__(self, op, inputs, outputs):
         self.op = op

@@ -138,9 +138,7 @@ class FunctionGraph:
         if var.type != new_var.type:
             conv = var.type.convert_variable(new_var)
             if conv is None:
-                raise TypeError(
-                    "replacement by %s changes type %s -> %s (%s)" % (reason, var.type, new_var.type, var)
-                )
+                raise TypeError("replacement by %s changes type %s -> %s (%s)" % (reason, var.type, new_var.type, var))
             new_var = conv
         if var not in self.clients:
             return

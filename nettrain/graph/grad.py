@@ -68,9 +68,7 @@ def grad_undefined(op, x_pos, x, comment=""):
 
 def grad_not_implemented(op, x_pos, x, comment=""):
     """The gradient exists but ``op`` does not implement it."""
-    return NullType(
-        "the gradient of %s with respect to its input %d is not implemented. %s" % (op, x_pos, comment)
-    )()
+    return NullType("the gradient of %s with respect to its input %d is not implemented. %s" % (op, x_pos, comment))()
 
 
 def _is_null(g):
@@ -182,9 +180,7 @@ def grad(
             out_grads.append(_sum_terms(ts) if ts else o.zeros_like())
         in_grads = node.op.L_op(node.inputs, node.outputs, out_grads)
         if len(in_grads) != len(node.inputs):
-            raise ValueError(
-                "%s.grad returned %d gradients for %d inputs" % (node.op, len(in_grads), len(node.inputs))
-            )
+            raise ValueError("%s.grad returned %d gradients for %d inputs" % (node.op, len(in_grads), len(node.inputs)))
         for inp, g in zip(node.inputs, in_grads):
             if inp not in dep or _is_disconnected(g):
                 continue

@@ -182,26 +182,31 @@ for _kind, (_nd, _pat) in _KINDS.items():
 del _g
 
 
-def scalars(n_or_names, dtype=None):
-    return _many("scalar", n_or_names, dtype)
+def _many(kind, names, dtype):
+    """``dscalars('x', 'y')``, ``dscalars('x, y')``, ``dscalars(['x', 'y'])`` or ``dscalars(2)``."""
+    if len(names) == 1 and isinstance(names[0], int):
+        names = [None] * names[0]
+    elif len(names) == 1 and isinstance(names[0], str):
+        names = [n.strip() for n in names[0].split(",")]
+    elif len(names) == 1 and isinstance(names[0], (list, tuple)):
+        names = list(names[0])
+    return [globals()[kind](n, dtype=dtype) for n in names]
 
 
-def vectors(n_or_names, dtype=None):
-    return _many("vector", n_or_names, dtype)
+def _many_maker(kind, dtype):
+    def make(*names, dtype=dtype):
+        return _many(kind, names, dtype)
+
+    return make
 
 
-def matrices(n_or_names, dtype=None):
-    return _many("matrix", n_or_names, dtype)
-
-
-def _many(kind, n_or_names, dtype):
-    names = [None] * n_or_names if isinstance(n_or_names, int) else n_or_names.split(",") if isinstance(n_or_names, str) else list(n_or_names)
-    return [globals()[kind](n.strip() if n else None, dtype=dtype) for n in names]
-
-
-for _p in _PREFIX:
-    for _kind in ("scalars", "vectors", "matrices"):
-        globals()[_p + _kind] = (lambda k, dt: lambda names: _many(k, names, dt))(_kind[:-1] if _kind != "matrices" else "matrix", _PREFIX[_p])
+scalars = _many_maker("scalar", None)
+vectors = _many_maker("vector", None)
+matrices = _many_maker("matrix", None)
+for _p, _dt in _PREFIX.items():
+    globals()[_p + "scalars"] = _many_maker("scalar", _dt)
+    globals()[_p + "vectors"] = _many_maker("vector", _dt)
+    globals()[_p + "matrices"] = _many_maker("matrix", _dt)
 
 __all__ = (
     ["constant", "as_tensor_variable", "as_tensor", "cast", "zeros_like", "ones_like", "tensor",

@@ -76,7 +76,10 @@ class TensorType(Type):
         if all(s is None for s in self.shape) and self.ndim in _NDIM_NAMES:
             kind = _NDIM_NAMES[self.ndim]
         else:
-            kind = "shape=(%s%s)" % (", ".join("?" if s is None else str(s) for s in self.shape), "," if self.ndim == 1 else "")
+            kind = "shape=(%s%s)" % (
+                ", ".join("?" if s is None else str(s) for s in self.shape),
+                "," if self.ndim == 1 else "",
+            )
         return "TensorType(%s, %s)" % (self.dtype, kind)
 
     __repr__ = __str__
@@ -126,9 +129,17 @@ class TensorType(Type):
                 return arr
             if allow_downcast or np.can_cast(arr.dtype, target, "safe"):
                 return arr.astype(target)
+            if arr.dtype.kind in "iu" and target.kind in "iu" and allow_downcast is None:
+                # int64 labels into an int32 input: fine when every value fits.
+                info = np.iinfo(target)
+                if arr.size == 0 or (arr.min() >= info.min and arr.max() <= info.max):
+                    return arr.astype(target)
+                raise TypeError(
+                    "integer values outside the range of %s (min %s, max %s)" % (self.dtype, arr.min(), arr.max())
+                )
             raise TypeError(
-                "value of dtype %s cannot be converted to %s without loss; cast it first or pass "
-                "allow_input_downcast=True" % (arr.dtype, self.dtype)
+                "value of dtype %s cannot be converted to %s without loss; cast it first (e.g. "
+                "x.astype(%r)) or pass allow_input_downcast=True" % (arr.dtype, self.dtype, self.dtype)
             )
         # Python scalars and (nested) lists.
         try:
@@ -213,7 +224,8 @@ class TensorType(Type):
         """Make the gradient ``g`` of ``var`` have ``var``'s dtype and shape."""
         if getattr(g.type, "ndim", None) != self.ndim:
             raise TypeError(
-                "gradient of %s has %s dimensions but the variable has %d" % (var, getattr(g.type, "ndim", "?"), self.ndim)
+                "gradient of %s has %s dimensions but the variable has %d"
+                % (var, getattr(g.type, "ndim", "?"), self.ndim)
             )
         if self.dtype.startswith(("float", "complex")) and g.type.dtype != self.dtype:
             from .basic import cast

@@ -7,6 +7,12 @@ gradients, and accumulate.  The difference: values are symbolic variables.
 The walk is type-agnostic.  It relies on three methods of variables:
 ``zeros_like()``, ``ones_like()`` and ``+``, and on the optional type hook
 ``type.filter_gradient(var, grad)`` that casts/reshapes a gradient to fit.
+
+An op's ``grad`` returns, per input, a Variable, a ``NullType`` variable
+(undefined), a ``DisconnectedType`` variable (no dependence) or None.  None
+means "no gradient flows" (integer inputs, discrete outputs): the input still
+counts as connected, with a zero gradient, wherever ``connection_pattern``
+says the outputs depend on it, as in Theano.
 """
 
 import warnings
@@ -165,55 +171,63 @@ def grad(
 
     terms = {v: [g] for v, g in start.items()}
     nulls = {}
-    wrt_set = set(wrt_list)
+    # Variables the roots depend on only through integers (or ops whose
+    # gradient is None): their gradient is zero, not "disconnected" (Theano).
+    zero_conn = set()
     for node in reversed(all_nodes):
-        outs_with_grad = [o for o in node.outputs if o in terms]
-        if not outs_with_grad:
+        live = [j for j, o in enumerate(node.outputs) if (o in terms or o in zero_conn) and o not in blocked]
+        if not live or not any(i in dep for i in node.inputs):
             continue
-        if not any(i in dep for i in node.inputs):
-            continue
-        if all(o in blocked for o in node.outputs):
-            continue
-        out_grads = []
-        for o in node.outputs:
-            ts = terms.get(o)
-            out_grads.append(_sum_terms(ts) if ts else o.zeros_like())
-        in_grads = node.op.L_op(node.inputs, node.outputs, out_grads)
-        if len(in_grads) != len(node.inputs):
-            raise ValueError("%s.grad returned %d gradients for %d inputs" % (node.op, len(in_grads), len(node.inputs)))
-        for inp, g in zip(node.inputs, in_grads):
-            if inp not in dep or _is_disconnected(g):
+        if any(node.outputs[j] in terms for j in live):
+            out_grads = []
+            for o in node.outputs:
+                ts = terms.get(o) if o not in blocked else None
+                out_grads.append(_sum_terms(ts) if ts else o.zeros_like())
+            in_grads = node.op.L_op(node.inputs, node.outputs, out_grads)
+            if len(in_grads) != len(node.inputs):
+                raise ValueError(
+                    "%s.grad returned %d gradients for %d inputs" % (node.op, len(in_grads), len(node.inputs))
+                )
+        else:  # only zero gradients reach this node: no need to build any graph
+            in_grads = [None] * len(node.inputs)
+        conn = None
+        for i, (inp, g) in enumerate(zip(node.inputs, in_grads)):
+            if inp not in dep:
                 continue
-            if not _differentiable(inp) and inp not in wrt_set:
+            if not _is_disconnected(g) and _differentiable(inp):
+                if _is_null(g):
+                    nulls.setdefault(inp, g)
+                    continue
+                if not isinstance(g, Variable):
+                    raise TypeError("%s.grad returned %r, not a Variable" % (node.op, g))
+                terms.setdefault(inp, []).append(g)
                 continue
-            if _is_null(g):
-                nulls.setdefault(inp, g)
-                continue
-            if not isinstance(g, Variable):
-                raise TypeError("%s.grad returned %r, not a Variable" % (node.op, g))
-            terms.setdefault(inp, []).append(g)
-        # Undefined gradients propagate to whatever they feed.
+            if g is not None and isinstance(g.type, DisconnectedType):
+                continue  # explicitly disconnected
+            conn = conn if conn is not None else node.op.connection_pattern(node)
+            if any(conn[i][j] for j in live):
+                zero_conn.add(inp)
     results = []
     for w in wrt_list:
         ts = terms.get(w)
+        if not _differentiable(w) and (ts or w in zero_conn) and w not in start:
+            # Integers carry no gradient, but the cost does depend on them.
+            results.append(w.zeros_like(dtype=_float_dtype_of(w)))
+            continue
+        if _null_reachable(w, nulls, all_nodes):
+            null = nulls.get(w) or next(iter(nulls.values()))
+            if null_gradients == "raise":
+                raise NullTypeGradError("grad of %s: %s" % (w, null.type.why))
+            results.append(null)
+            continue
         if not ts:
-            if w in nulls:
-                if null_gradients == "raise":
-                    raise NullTypeGradError("grad of %s: %s" % (w, nulls[w].type.why))
-                results.append(nulls[w])
-                continue
-            if w in _null_reachable(w, nulls, all_nodes, dep) and null_gradients == "raise":
-                why = next(iter(nulls.values())).type.why
-                raise NullTypeGradError("grad of %s: %s" % (w, why))
             if w in start:
                 results.append(start[w])
-                continue
-            results.append(_disconnected(w, disconnected_inputs, return_disconnected))
+            elif w in zero_conn:
+                results.append(w.zeros_like(dtype=_float_dtype_of(w)))
+            else:
+                results.append(_disconnected(w, disconnected_inputs, return_disconnected))
             continue
-        if w in _null_reachable(w, nulls, all_nodes, dep):
-            why = next(iter(nulls.values())).type.why
-            if null_gradients == "raise":
-                raise NullTypeGradError("grad of %s: %s" % (w, why))
         g = _sum_terms(ts)
         filt = getattr(w.type, "filter_gradient", None)
         if filt is not None:
@@ -224,18 +238,18 @@ def grad(
     return results[0] if single else results
 
 
-def _null_reachable(w, nulls, nodes, dep):
-    """Variables among wrt whose gradient would pass through an undefined one."""
+def _null_reachable(w, nulls, nodes):
+    """True when the gradient of ``w`` would pass through an undefined one."""
     if not nulls:
-        return set()
+        return False
+    if w in nulls:
+        return True
     # A null gradient on variable v matters for w if w influences v.
     reach = {w}
     for node in nodes:
         if any(i in reach for i in node.inputs):
             reach.update(node.outputs)
-    if any(v in reach for v in nulls):
-        return {w}
-    return set()
+    return any(v in reach for v in nulls)
 
 
 def _float_dtype_of(v):

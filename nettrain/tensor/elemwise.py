@@ -158,6 +158,8 @@ class Elemwise(Op):
         sop = self.scalar_op
         if sop.nin != -1 and len(inputs) != sop.nin:
             raise TypeError("%s takes %d inputs, got %d" % (self, sop.nin, len(inputs)))
+        if not inputs:
+            raise TypeError("%s needs at least one input" % self)
         inputs = [as_tensor_variable(i) for i in inputs]
         # NumPy 2 promotion: Python scalars ("weak" constants) take the dtype
         # of the arrays they meet, so fvector * 0.1 stays float32.
@@ -200,6 +202,10 @@ class Elemwise(Op):
             if s != s0:
                 self._check_shapes(node, inputs)
                 break
+        if node.outputs[0].type.dtype == "float32" and all(i.dtype.itemsize == 1 for i in inputs):
+            # NumPy would compute exp(int8) etc. in float16; our output is
+            # float32, so compute in float32 to get float32 accuracy.
+            inputs = [i.astype(np.float32) if i.dtype.kind in "biu" else i for i in inputs]
         with np.errstate(all="ignore"):
             res = self.scalar_op.impl(*inputs)
         if len(node.outputs) == 1:

@@ -104,20 +104,26 @@ def concatenate(tensor_list, axis=0):
     if not tensors:
         raise ValueError("concatenate of an empty list")
     ndim = tensors[0].type.ndim
+    if ndim == 0:
+        raise TypeError("concatenate: zero-dimensional tensors cannot be concatenated; use stack")
     axis = int(axis)
-    if ndim and not -ndim <= axis < ndim:
+    if not -ndim <= axis < ndim:
         raise ValueError("concatenate: axis %d out of range for %d-d tensors" % (axis, ndim))
     if len(tensors) == 1:
         return tensors[0]
-    return Join(axis % ndim if ndim else 0)(*tensors)
+    return Join(axis % ndim)(*tensors)
 
 
 def join(axis, *tensors):
     """Theano's ``join(axis, *tensors)``."""
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tensors[0]
-    if isinstance(axis, Constant):
+    if isinstance(axis, Constant) and np.ndim(axis.data) == 0:
         axis = int(axis.data)
+    elif not isinstance(axis, (int, np.integer)):
+        raise TypeError(
+            "join: the axis must be an int or a constant, got %r (symbolic axes are not supported)" % (axis,)
+        )
     return concatenate(list(tensors), axis=axis)
 
 
@@ -164,6 +170,7 @@ class Split(Op):
 
     def make_node(self, x, splits):
         from .basic import as_tensor_variable
+        from .shape import _known_entries
 
         x = as_tensor_variable(x)
         splits = as_tensor_variable(splits, ndim=1)
@@ -171,8 +178,14 @@ class Split(Op):
             raise TypeError("split: sizes must be integers, got %s" % splits.type)
         if not 0 <= self.axis < x.type.ndim:
             raise ValueError("split: axis %d out of range for %s" % (self.axis, x.type))
+        known = _known_entries(splits, self.len_splits)
+        static = known if known is not None else [None] * self.len_splits
+        if len(static) != self.len_splits:
+            raise ValueError("split: %d sizes given for %d splits" % (len(static), self.len_splits))
+        n = x.type.shape[self.axis]
+        if any(v is not None and v < 0 for v in static) or (n is not None and None not in static and sum(static) != n):
+            raise ValueError("split: sizes %s do not add up to the length %s of axis %d" % (static, n, self.axis))
         outs = []
-        static = list(splits.data) if isinstance(splits, Constant) else [None] * self.len_splits
         for k in range(self.len_splits):
             shape = list(x.type.shape)
             shape[self.axis] = int(static[k]) if static[k] is not None else None
@@ -185,7 +198,8 @@ class Split(Op):
             raise ValueError("split: %d sizes given, expected %d" % (len(splits), self.len_splits))
         if int(np.sum(splits)) != x.shape[self.axis] or np.any(splits < 0):
             raise ValueError(
-                "split: sizes %s do not add up to the length %d of axis %d" % (list(splits), x.shape[self.axis], self.axis)
+                "split: sizes %s do not add up to the length %d of axis %d"
+                % ([int(v) for v in splits], x.shape[self.axis], self.axis)
             )
         idx = np.cumsum(splits)[:-1]
         for out, piece in zip(output_storage, np.split(x, idx, axis=self.axis)):
@@ -214,10 +228,18 @@ class Split(Op):
 def split(x, splits_size, n_splits, axis=0):
     """Split ``x`` along ``axis`` into ``n_splits`` parts of sizes ``splits_size``.
 
-    Returns a list (Theano returns a list for n_splits > 1 and the variable
-    itself for 1; so does this).
+    ``splits_size`` is a list of ints or int scalars, or an int vector.  Returns
+    a list for ``n_splits > 1`` and the variable itself for 1, as Theano.
+
+    Examples
+    --------
+    >>> import nettrain.tensor as T
+    >>> x = T.dvector('x')
+    >>> a, b = T.split(x, [1, 2], 2)
+    >>> b.eval({x: [1., 2., 3.]})
+    array([2., 3.])
     """
-    from .basic import as_tensor_variable, cast
+    from .basic import as_tensor_variable
 
     x = as_tensor_variable(x)
     if isinstance(splits_size, (list, tuple)):
@@ -226,12 +248,15 @@ def split(x, splits_size, n_splits, axis=0):
         if all(isinstance(s, (int, np.integer)) for s in splits_size):
             splits = as_tensor_variable(np.asarray(splits_size, dtype=np.int64))
         else:
-            splits = stack([cast(as_tensor_variable(s), "int64") for s in splits_size])
+            from .alloc import _int_scalar
+
+            splits = stack([_int_scalar(s, "split: sizes") for s in splits_size])
     else:
         splits = as_tensor_variable(splits_size)
+    if x.type.ndim == 0 or not -x.type.ndim <= int(axis) < x.type.ndim:
+        raise ValueError("split: axis %d is out of range for %s" % (int(axis), x.type))
     axis = int(axis) % x.type.ndim
-    outs = Split(n_splits, axis)(x, splits)
-    return outs if isinstance(outs, list) else outs
+    return Split(n_splits, axis)(x, splits)
 
 
 __all__ = ["Join", "Split", "concatenate", "join", "stack", "split"]

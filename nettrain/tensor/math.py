@@ -110,7 +110,7 @@ tensor_copy = _ew(ps.Identity, "tensor_copy", "A copy of ``x``.")
 identity = tensor_copy
 
 
-def clip(x, min, max):
+def clip(x, min, max):  # noqa: F811 - Theano's keyword names shadow the reductions here
     """Clip ``x`` to ``[min, max]``; ``min``/``max`` may be tensors."""
     return _clip(x, min, max)
 

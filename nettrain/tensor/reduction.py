@@ -57,7 +57,8 @@ class CAReduce(Op):
         self.dtype = dtype
 
     def __str__(self):
-        name = {"add": "Sum", "mul": "Prod", "maximum": "Max", "minimum": "Min", "and": "All", "or": "Any"}[self.reducer]
+        names = {"add": "Sum", "mul": "Prod", "maximum": "Max", "minimum": "Min", "and": "All", "or": "Any"}
+        name = names[self.reducer]
         return "%s{axis=%s}" % (name, list(self.axis))
 
     def make_node(self, x):
@@ -78,7 +79,8 @@ class CAReduce(Op):
         if self.reducer in ("add", "mul"):
             r = _REDUCERS[self.reducer](x, axis=self.axis, dtype=dt) if self.axis else x.astype(dt)
         else:
-            r = _REDUCERS[self.reducer](x, axis=self.axis) if self.axis else x
+            # with no axis to reduce, copy: the output must not alias the input
+            r = _REDUCERS[self.reducer](x, axis=self.axis) if self.axis else x.copy()
         output_storage[0][0] = np.asarray(r, dtype=dt)
 
     def infer_shape(self, node, input_shapes):

@@ -60,6 +60,14 @@ class ScalarOp(Op):
         return type(self).__name__
 
     def impl(self, *inputs):
+        if self.nin == -1 and len(inputs) == 1:
+            return np.array(inputs[0], copy=True)  # add(x) / mul(x) is x (never the input itself)
+        if self.nin == -1 and len(inputs) > 2:
+            # A third positional argument of a ufunc is its ``out``: fold instead.
+            res = self.ufunc(inputs[0], inputs[1])
+            for x in inputs[2:]:
+                res = self.ufunc(res, x)
+            return res
         return self.ufunc(*inputs)
 
     def output_dtypes(self, *dtypes):
@@ -292,6 +300,8 @@ def _g_zero(inputs, outputs, gz):
 
 
 def _g_none(inputs, outputs, gz):
+    # None: the output is discrete; grad() treats the inputs as connected with
+    # a zero gradient (as Theano) without building any graph for it.
     return [None] * len(inputs)
 
 
@@ -320,6 +330,7 @@ def _g_clip(inputs, outputs, gz):
 def _g_switch(inputs, outputs, gz):
     m = _T()
     c, a, b = inputs
+    # None for the condition: grad() treats it as connected, with zero gradient.
     return [None, m.switch(c, gz[0], 0), m.switch(c, 0, gz[0])]
 
 
@@ -495,7 +506,7 @@ class Cast(ScalarOp):
             from .basic import cast
 
             return [cast(gz[0], x.dtype)]
-        return [None]
+        return [None]  # to an integer: grad() makes this a zero gradient
 
 
 class Composite(ScalarOp):

@@ -9,6 +9,19 @@ from ..graph.op import Op
 from .type import TensorType
 
 
+def _check_axes(axes, ndim, name):
+    """``axes`` as non-negative ints; out-of-range or repeated axes raise ValueError."""
+    out = []
+    for a in axes:
+        a = int(a)
+        if not -ndim <= a < ndim:
+            raise ValueError("%s: axis %d is out of range for a %d-d tensor" % (name, a, ndim))
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError("%s: repeated axis in %s" % (name, tuple(axes)))
+    return out
+
+
 class Shape(Op):
     """The shape of a tensor as an int64 vector."""
 
@@ -109,7 +122,10 @@ class SpecifyShape(Op):
         (x,) = inputs
         for s, a in zip(self.shape, x.shape):
             if s is not None and s != a:
-                raise ValueError("expected shape %s, got %s" % (self.shape, x.shape))
+                raise ValueError(
+                    "specify_shape: expected shape (%s), got %s"
+                    % (", ".join("?" if s is None else str(s) for s in self.shape), x.shape)
+                )
         output_storage[0][0] = x
 
     def infer_shape(self, node, input_shapes):
@@ -127,10 +143,23 @@ def specify_shape(x, shape):
     from .basic import as_tensor_variable
 
     x = as_tensor_variable(x)
-    shape = tuple(shape)
+    shape = tuple(_static_entry(s) for s in shape)
+    if len(shape) != x.type.ndim:
+        raise TypeError("specify_shape: %s has %d dimensions, not %d" % (x, x.type.ndim, len(shape)))
     if x.type.shape == shape or all(s is None for s in shape):
         return x
     return SpecifyShape(shape)(x)
+
+
+def _static_entry(s):
+    """A static shape entry: an int, None, or a constant int scalar."""
+    if s is None:
+        return None
+    if isinstance(s, Constant) and np.ndim(s.data) == 0 and np.asarray(s.data).dtype.kind in "iu":
+        return int(s.data)
+    if isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_)):
+        return int(s)
+    raise TypeError("specify_shape: shape entries must be ints or None (not symbolic), got %r" % (s,))
 
 
 class Unbroadcast(Op):
@@ -167,7 +196,7 @@ def addbroadcast(x, *axes):
 
     x = as_tensor_variable(x)
     shape = list(x.type.shape)
-    for a in axes:
+    for a in _check_axes(axes, x.type.ndim, "addbroadcast"):
         shape[a] = 1
     return specify_shape(x, tuple(shape))
 
@@ -177,7 +206,7 @@ def unbroadcast(x, *axes):
     from .basic import as_tensor_variable
 
     x = as_tensor_variable(x)
-    axes = [a % x.type.ndim for a in axes if x.type.shape[a % x.type.ndim] == 1]
+    axes = [a for a in _check_axes(axes, x.type.ndim, "unbroadcast") if x.type.shape[a] == 1]
     if not axes:
         return x
     return Unbroadcast(axes)(x)
@@ -215,24 +244,27 @@ class Reshape(Op):
         shp = as_tensor_variable(shp, ndim=1)
         if not shp.type.dtype.startswith(("int", "uint")):
             raise TypeError("reshape: the new shape must be integers, got %s" % shp.type)
-        static = [None] * self.ndim
-        if isinstance(shp, Constant):
-            vals = [int(v) for v in shp.data]
+        vals = _known_entries(shp, self.ndim)
+        if vals is not None:
             if len(vals) != self.ndim:
                 raise ValueError("reshape: shape %s does not have %d entries" % (vals, self.ndim))
             if sum(1 for v in vals if v == -1) > 1:
                 raise ValueError("reshape: at most one -1 in the new shape %s" % (vals,))
-            static = [v if v >= 0 else None for v in vals]
-            known = [s for s in x.type.shape]
-            if None not in known and static.count(None) == 1:
+            if any(v is not None and v < -1 for v in vals):
+                raise ValueError("reshape: negative dimension in the new shape %s" % (vals,))
+            static = [v if v is not None and v >= 0 else None for v in vals]
+            known = x.type.shape
+            if None not in known and -1 in vals and vals.count(None) == 0:
                 total = int(np.prod(known))
                 rest = int(np.prod([v for v in static if v is not None]))
                 if rest and total % rest == 0:
-                    static[static.index(None)] = total // rest
+                    static[vals.index(-1)] = total // rest
             if None not in known and None not in static and int(np.prod(known)) != int(np.prod(static)):
                 raise ValueError("reshape: cannot reshape a tensor of static shape %s into %s" % (x.type.shape, vals))
         elif getattr(shp.owner, "op", None) is not None and hasattr(shp.owner.op, "static_values"):
             static = list(shp.owner.op.static_values(shp.owner))
+        else:
+            static = [None] * self.ndim
         return Apply(self, [x, shp], [TensorType(x.type.dtype, tuple(static))()])
 
     def perform(self, node, inputs, output_storage):
@@ -242,13 +274,32 @@ class Reshape(Op):
         try:
             output_storage[0][0] = np.reshape(x, shp)
         except ValueError as e:
-            raise ValueError("cannot reshape an array of shape %s into shape %s: %s" % (x.shape, tuple(shp), e)) from None
+            raise ValueError(
+                "cannot reshape an array of shape %s into shape %s: %s" % (x.shape, tuple(int(s) for s in shp), e)
+            ) from None
 
     def infer_shape(self, node, input_shapes):
+        from .basic import as_tensor_variable, cast
+        from .math import eq, int_div, neg, switch
         from .subtensor import getitem
 
         shp = node.inputs[1]
-        return [tuple(getitem(shp, i) for i in range(self.ndim))]
+        entries = [getitem(shp, i) for i in range(self.ndim)]
+        static = node.outputs[0].type.shape
+        if all(s is not None for s in static):
+            return [tuple(as_tensor_variable(np.int64(s)) for s in static)]
+        # A -1 entry stands for the size of x divided by the product of the others.
+        total = as_tensor_variable(np.int64(1))
+        for d in input_shapes[0]:
+            total = total * cast(as_tensor_variable(d), "int64")
+        requested = as_tensor_variable(np.int64(1))
+        for e in entries:
+            requested = requested * e
+        missing = int_div(total, neg(requested))
+        out = []
+        for s, e in zip(static, entries):
+            out.append(as_tensor_variable(np.int64(s)) if s is not None else switch(eq(e, -1), missing, e))
+        return [tuple(out)]
 
     def grad(self, inputs, output_grads):
         x, shp = inputs
@@ -261,6 +312,31 @@ class Reshape(Op):
         if eval_points[0] is None:
             return [None]
         return [self(eval_points[0], inputs[1])]
+
+
+def stacked_scalars(v):
+    """The scalars that ``stack`` joined into the vector ``v``, or None if ``v`` is not such a stack."""
+    from .elemwise import DimShuffle
+    from .join import Join
+
+    def one(p):
+        op = getattr(p.owner, "op", None)
+        return p.owner.inputs[0] if isinstance(op, DimShuffle) and op.new_order == ("x",) else None
+
+    op = getattr(v.owner, "op", None)
+    parts = v.owner.inputs if isinstance(op, Join) and op.axis == 0 else [v]
+    scalars = [one(p) for p in parts]
+    return None if any(s is None for s in scalars) else scalars
+
+
+def _known_entries(shp, ndim):
+    """The entries of the shape vector ``shp`` (int, or None when symbolic), or None if not readable."""
+    if isinstance(shp, Constant):
+        return [int(v) for v in shp.data]
+    scalars = stacked_scalars(shp)
+    if scalars is None:
+        return None
+    return [int(c.data) if isinstance(c, Constant) else None for c in scalars]
 
 
 def reshape(x, newshape, ndim=None):
@@ -282,12 +358,13 @@ def reshape(x, newshape, ndim=None):
     if isinstance(newshape, (list, tuple)):
         if ndim is None:
             ndim = len(newshape)
-        if all(isinstance(s, (int, np.integer)) for s in newshape):
+        if all(isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_)) for s in newshape):
             shp = as_tensor_variable(np.asarray(newshape, dtype=np.int64))
         else:
-            from .basic import cast
+            from .alloc import _int_scalar
+            from .join import stack
 
-            shp = as_tensor_variable([cast(as_tensor_variable(s), "int64") for s in newshape])
+            shp = stack([_int_scalar(s, "reshape: shape") for s in newshape])
     else:
         shp = as_tensor_variable(newshape)
         if ndim is None:
@@ -328,7 +405,7 @@ def squeeze(x, axis=None):
         drop = [i for i, s in enumerate(x.type.shape) if s == 1]
     else:
         axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-        drop = sorted(a % x.type.ndim for a in axes)
+        drop = sorted(_check_axes(axes, x.type.ndim, "squeeze"))
         not_one = [a for a in drop if x.type.shape[a] != 1]
         if not_one:
             x = addbroadcast(x, *not_one)
@@ -343,7 +420,7 @@ def expand_dims(x, axis):
     x = as_tensor_variable(x)
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     nd = x.type.ndim + len(axes)
-    axes = sorted(a % nd for a in axes)
+    axes = sorted(_check_axes(axes, nd, "expand_dims"))
     order = []
     j = 0
     for i in range(nd):
@@ -353,6 +430,13 @@ def expand_dims(x, axis):
             order.append(j)
             j += 1
     return DimShuffle(x.type.broadcastable, order)(x)
+
+
+def repeat(x, repeats, axis=None):
+    """Same as :func:`nettrain.tensor.extra_ops.repeat` (``TensorVariable.repeat`` looks for it here)."""
+    from .extra_ops import repeat as _repeat
+
+    return _repeat(x, repeats, axis)
 
 
 __all__ = [

@@ -1,0 +1,114 @@
+"""Fuse: trees of elementwise ops become one ``Elemwise{Composite{...}}``.
+
+Starting from an Elemwise node, the rewrite absorbs the Elemwise nodes that
+compute its inputs when every reader of their result is inside the fused
+group (chains, trees and diamonds), or when the result is also needed
+outside and has the group's output shape (it becomes an extra output).  A
+fused node has at most ``MAX_INPUTS`` inputs, so a backend can pass them as
+kernel arguments.
+"""
+
+from ...graph.basic import Apply, ancestors
+from ...graph.rewriting import node_rewriter
+from ..composite import Composite
+from ..elemwise import Elemwise
+from ..type import TensorType
+
+MAX_INPUTS = 32
+
+
+def _fusable(node):
+    return isinstance(node.op, Elemwise) and len(node.outputs) == 1
+
+
+def _will_be_absorbed(fgraph, node):
+    """True when this node's only reader is an Elemwise that will absorb it."""
+    clients = fgraph.clients.get(node.outputs[0], ())
+    if len(clients) == 0:
+        return False
+    for c, _ in clients:
+        if c == "output" or not _fusable(c):
+            return False
+    return len({c for c, _ in clients}) == 1
+
+
+@node_rewriter([Elemwise], phase="fuse")
+def local_elemwise_fusion(fgraph, node):
+    """elemwise(elemwise(x), y) -> Elemwise{Composite{...}}(x, y)"""
+    if not _fusable(node) or _will_be_absorbed(fgraph, node):
+        return None
+    root = node.outputs[0]
+    group = [node]
+    in_group = {node}
+    extra_outputs = []
+    changed = True
+    while changed:
+        changed = False
+        ext = _external_inputs(group, in_group)
+        for v in ext:
+            p = v.owner
+            if p is None or p in in_group or not _fusable(p):
+                continue
+            clients = [c for c, _ in fgraph.clients.get(v, ())]
+            outside = [c for c in clients if c == "output" or c not in in_group]
+            if outside:
+                # shared with the rest of the graph: fuse only as an extra output of the same shape,
+                # and only if no other input of the group is computed from it (no cycle)
+                if v.type.broadcastable != root.type.broadcastable:
+                    continue
+                others = [e for e in ext if e is not v]
+                if v in set(ancestors(others)):
+                    continue
+            trial = group + [p]
+            if len(_external_inputs(trial, in_group | {p})) > MAX_INPUTS:
+                continue
+            group.append(p)
+            in_group.add(p)
+            if outside:
+                extra_outputs.append(v)
+            changed = True
+            break
+    if len(group) == 1 and not isinstance(node.op.scalar_op, Composite):
+        return None
+    if len(group) == 1:
+        return None
+    return _build(fgraph, group, in_group, root, extra_outputs)
+
+
+def _external_inputs(group, in_group):
+    seen = []
+    ids = set()
+    for n in group:
+        for v in n.inputs:
+            if (v.owner is None or v.owner not in in_group) and id(v) not in ids:
+                ids.add(id(v))
+                seen.append(v)
+    return seen
+
+
+def _build(fgraph, group, in_group, root, extra_outputs):
+    order = [n for n in fgraph.toposort() if n in in_group]
+    ext = _external_inputs(order, in_group)
+    ref = {v: k for k, v in enumerate(ext)}
+    program = []
+    n_in = len(ext)
+    for n in order:
+        sop = n.op.scalar_op
+        args = [ref[v] for v in n.inputs]
+        if isinstance(sop, Composite):
+            # inline a previously fused program, renumbering its refs
+            base = n_in + len(program)
+            local = list(args)
+            for op, a, dt in sop.program:
+                program.append((op, tuple(local[x] if x < sop.n_inputs else base + (x - sop.n_inputs) for x in a), dt))
+            outs = [local[o] if o < sop.n_inputs else base + (o - sop.n_inputs) for o in sop.outputs]
+            for o, r in zip(n.outputs, outs):
+                ref[o] = r
+        else:
+            program.append((sop, tuple(args), n.outputs[0].type.dtype))
+            ref[n.outputs[0]] = n_in + len(program) - 1
+    wanted = [root] + extra_outputs
+    comp = Composite(n_in, program, [ref[v] for v in wanted])
+    outs = [TensorType(v.type.dtype, root.type.shape)() for v in wanted]
+    new_node = Apply(Elemwise(comp), ext, outs)
+    return {v: o for v, o in zip(wanted, new_node.outputs)}

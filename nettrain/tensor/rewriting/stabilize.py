@@ -1,0 +1,138 @@
+"""Stabilize: rewrite expressions that overflow or lose precision into safe forms.
+
+These run in every compile mode that rewrites at all (FAST_RUN and
+FAST_COMPILE), so a program's numerics never depend on the mode.
+"""
+
+import numpy as np
+
+from ...graph.rewriting import node_rewriter
+from .. import scalar_op as ps
+from ..elemwise import Elemwise
+from ..reduction import CAReduce, _expand
+from .utils import fit_to, is_constant, producer
+
+_TAGS = ("fast_run", "fast_compile", "stabilize")
+
+
+def _one_plus(var):
+    """If ``var`` is ``1 + x`` (an Add with a constant 1), return ``x``."""
+    node = producer(var, ps.Add)
+    if node is None:
+        return None
+    ones = [i for i in node.inputs if is_constant(i, 1)]
+    if not ones:
+        return None
+    rest = list(node.inputs)
+    rest.remove(ones[0])
+    if not rest:
+        return None
+    from ..math import add
+
+    return rest[0] if len(rest) == 1 else add(*rest)
+
+
+def _one_minus(var):
+    """If ``var`` is ``1 - x``, return ``x``."""
+    node = producer(var, ps.Sub)
+    if node is not None and is_constant(node.inputs[0], 1):
+        return node.inputs[1]
+    return None
+
+
+@node_rewriter([Elemwise], phase="stabilize", tags=_TAGS)
+def local_log_sigmoid_to_softplus(fgraph, node):
+    """log(sigmoid(x)) -> -softplus(-x); log(1 - sigmoid(x)) -> -softplus(x)"""
+    if not isinstance(node.op.scalar_op, ps.Log):
+        return None
+    from ..math import neg, softplus
+
+    out = node.outputs[0]
+    arg = node.inputs[0]
+    sig = producer(arg, ps.Sigmoid)
+    if sig is not None:
+        return [fit_to(neg(softplus(neg(sig.inputs[0]))), out)]
+    inner = _one_minus(arg)
+    if inner is not None:
+        sig = producer(inner, ps.Sigmoid)
+        if sig is not None:
+            return [fit_to(neg(softplus(sig.inputs[0])), out, [arg])]
+    return None
+
+
+@node_rewriter([Elemwise], phase="stabilize", tags=_TAGS)
+def local_log1p_of_neg_sigmoid(fgraph, node):
+    """log1p(-sigmoid(x)) -> -softplus(x)"""
+    if not isinstance(node.op.scalar_op, ps.Log1p):
+        return None
+    neg_node = producer(node.inputs[0], ps.Neg)
+    if neg_node is None:
+        return None
+    sig = producer(neg_node.inputs[0], ps.Sigmoid)
+    if sig is None:
+        return None
+    from ..math import neg, softplus
+
+    return [fit_to(neg(softplus(sig.inputs[0])), node.outputs[0])]
+
+
+@node_rewriter([Elemwise], phase="stabilize", tags=_TAGS)
+def local_log_one_plus_to_log1p(fgraph, node):
+    """log(1 + x) -> log1p(x)"""
+    if not isinstance(node.op.scalar_op, ps.Log):
+        return None
+    x = _one_plus(node.inputs[0])
+    if x is None:
+        return None
+    from ..math import log1p
+
+    return [fit_to(log1p(x), node.outputs[0], [node.inputs[0]])]
+
+
+@node_rewriter([Elemwise], phase="stabilize", tags=_TAGS)
+def local_exp_minus_one_to_expm1(fgraph, node):
+    """exp(x) - 1 -> expm1(x)"""
+    sop = node.op.scalar_op
+    x = None
+    if isinstance(sop, ps.Sub) and is_constant(node.inputs[1], 1):
+        e = producer(node.inputs[0], ps.Exp)
+        x = e.inputs[0] if e is not None else None
+    elif isinstance(sop, ps.Add) and len(node.inputs) == 2:
+        a, b = node.inputs
+        for e_var, c in ((a, b), (b, a)):
+            e = producer(e_var, ps.Exp)
+            if e is not None and is_constant(c, -1):
+                x = e.inputs[0]
+    if x is None:
+        return None
+    from ..math import expm1
+
+    return [fit_to(expm1(x), node.outputs[0], node.inputs)]
+
+
+@node_rewriter([Elemwise], phase="stabilize", tags=_TAGS)
+def local_logsumexp(fgraph, node):
+    """log(sum(exp(x), axis)) -> m + log(sum(exp(x - m), axis)) with m = max(x, axis)"""
+    if not isinstance(node.op.scalar_op, ps.Log):
+        return None
+    s = node.inputs[0].owner
+    if s is None or not isinstance(s.op, CAReduce) or s.op.reducer != "add":
+        return None
+    e = producer(s.inputs[0], ps.Exp)
+    if e is None:
+        return None
+    x = e.inputs[0]
+    if x.type.dtype != node.outputs[0].type.dtype:
+        return None
+    from ..math import exp, isinf, log, switch
+
+    axis = s.op.axis
+    m = CAReduce("maximum", axis, x.type.dtype)(x)
+    # all -inf (or +inf) along the axis: shift by 0 so the result stays -inf/+inf, not nan
+    m = switch(isinf(m), 0, m)
+    shifted = CAReduce("add", axis, x.type.dtype)(exp(x - _expand(m, x.type.ndim, axis)))
+    return [fit_to(m + log(shifted), node.outputs[0])]
+
+
+def _finfo_tiny(dtype):
+    return np.finfo(dtype).tiny

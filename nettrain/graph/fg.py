@@ -36,14 +36,15 @@ class FunctionGraph:
             self._import_node(node, check=True)
         for i, out in enumerate(self.outputs):
             self._import_var(out)
-            self.clients[out].append(("output", i))
+            self.clients[out][("output", i)] = None
         for f in features:
             self.attach_feature(f)
 
     # --------------------------------------------------------------- building
     def _add_var(self, v):
         if v not in self.clients:
-            self.clients[v] = []
+            # an insertion-ordered dict used as a set: O(1) removal on deep graphs
+            self.clients[v] = {}
             self.variables.add(v)
 
     def _import_var(self, v):
@@ -68,7 +69,7 @@ class FunctionGraph:
                     self._add_var(v)
                 else:
                     self._import_node(v.owner, check)
-            self.clients[v].append((node, i))
+            self.clients[v][(node, i)] = None
         self.apply_nodes.add(node)
         for o in node.outputs:
             self._add_var(o)
@@ -101,10 +102,7 @@ class FunctionGraph:
             for i, inp in enumerate(node.inputs):
                 cl = self.clients.get(inp)
                 if cl is not None:
-                    try:
-                        cl.remove((node, i))
-                    except ValueError:
-                        pass
+                    cl.pop((node, i), None)
                     if not cl:
                         stack.append(inp)
 
@@ -122,8 +120,8 @@ class FunctionGraph:
                 return
             node.inputs[i] = new_var
         self._import_var(new_var)
-        self.clients[new_var].append((node, i))
-        self.clients[old].remove((node, i))
+        self.clients[new_var][(node, i)] = None
+        self.clients[old].pop((node, i), None)
         for f in self._features:
             cb = getattr(f, "on_change_input", None)
             if cb:

@@ -122,13 +122,19 @@ def _inherit_trace(fgraph, old_node, new_vars):
     trace = getattr(old_node.tag, "trace", None)
     if trace is None:
         return
-    stop = set(old_node.inputs) | set(fgraph.variables)
-    for node in io_toposort(list(stop), [v for v in new_vars if v is not None]):
-        if node in fgraph.apply_nodes:
+    known = fgraph.clients
+    stack = [v for v in new_vars if v is not None]
+    seen = set()
+    while stack:
+        v = stack.pop()
+        node = v.owner
+        if v in known or node is None or node in seen:
             continue
+        seen.add(node)
         node.tag.trace = trace
         for o in node.outputs:
             o.tag.trace = trace
+        stack.extend(node.inputs)
 
 
 def apply_rewriter(fgraph, rw, node, log):

@@ -183,14 +183,19 @@ del _g
 
 
 def _many(kind, names, dtype):
-    """``dscalars('x', 'y')``, ``dscalars('x, y')``, ``dscalars(['x', 'y'])`` or ``dscalars(2)``."""
-    if len(names) == 1 and isinstance(names[0], int):
-        names = [None] * names[0]
-    elif len(names) == 1 and isinstance(names[0], str):
-        names = [n.strip() for n in names[0].split(",")]
-    elif len(names) == 1 and isinstance(names[0], (list, tuple)):
-        names = list(names[0])
-    return [globals()[kind](n, dtype=dtype) for n in names]
+    """Theano's ``_multi``: ``dscalars('x', 'y')``, ``dscalars('xy')`` (one per letter),
+    ``dscalars(['x', 'y'])``, ``dscalars(2)``; also ``dscalars('x, y')``.
+    A single one-letter name gives one variable, not a list, as in Theano."""
+    make = globals()[kind]
+    if len(names) == 1 and isinstance(names[0], (int, np.integer)):
+        return [make(None, dtype=dtype) for _ in range(int(names[0]))]
+    if len(names) == 1:
+        names = names[0]
+        if isinstance(names, str) and "," in names:
+            names = [n.strip() for n in names.split(",")]
+    if len(names) == 1:
+        return make(names[0] if not isinstance(names, str) else names, dtype=dtype)
+    return [make(n, dtype=dtype) for n in names]
 
 
 def _many_maker(kind, dtype):

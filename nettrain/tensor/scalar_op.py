@@ -509,10 +509,4 @@ class Cast(ScalarOp):
         return [None]  # to an integer: grad() makes this a zero gradient
 
 
-class Composite(ScalarOp):
-    """Several scalar ops fused into one (filled in by the fusion rewrite)."""
-
-    __props__ = ("signature",)
-
-
 __all__ = [n for n, v in list(globals().items()) if isinstance(v, type) and issubclass(v, ScalarOp)]

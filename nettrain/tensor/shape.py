@@ -432,13 +432,6 @@ def expand_dims(x, axis):
     return DimShuffle(x.type.broadcastable, order)(x)
 
 
-def repeat(x, repeats, axis=None):
-    """Same as :func:`nettrain.tensor.extra_ops.repeat` (``TensorVariable.repeat`` looks for it here)."""
-    from .extra_ops import repeat as _repeat
-
-    return _repeat(x, repeats, axis)
-
-
 __all__ = [
     "Shape", "Shape_i", "SpecifyShape", "Reshape", "Unbroadcast", "shape", "shape_i", "shape_tuple",
     "specify_shape", "reshape", "flatten", "squeeze", "expand_dims", "addbroadcast", "unbroadcast",

@@ -253,7 +253,7 @@ class _TensorOps:
         return squeeze(self, axis)
 
     def repeat(self, repeats, axis=None):
-        from .shape import repeat
+        from .extra_ops import repeat
 
         return repeat(self, repeats, axis)
 

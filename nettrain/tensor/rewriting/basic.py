@@ -35,7 +35,7 @@ def local_constant_folding(fgraph, node):
         # ...unless they are no larger than the inputs (then folding saves work).
         if val.size > _FOLD_LIMIT and val.size > in_size:
             return None
-        out.append(TensorConstant(o.type, np.ascontiguousarray(val, dtype=o.type.dtype)))
+        out.append(TensorConstant(o.type, np.array(val, dtype=o.type.dtype, order="C")))
     return out
 
 

@@ -20,30 +20,54 @@ from .utils import constant_value, fit_to, n_clients, producer
 _CHEAP = ("fast_run", "fast_compile")
 
 
+def _absorbed_by_parent(fgraph, out, classes):
+    """True when ``out``'s only reader is an Elemwise of ``classes`` that will rewrite the whole tree."""
+    clients = fgraph.clients.get(out, ())
+    if len(clients) != 1:
+        return False
+    client, _ = next(iter(clients))
+    return (
+        client != "output"
+        and isinstance(client.op, Elemwise)
+        and isinstance(client.op.scalar_op, classes)
+        and client.outputs[0].type.dtype == out.type.dtype
+    )
+
+
 @node_rewriter([Elemwise], tags=_CHEAP)
 def local_add_mul_flatten(fgraph, node):
-    """add(add(a, b), c) -> add(a, b, c); mul likewise"""
+    """add(add(a, b), c) -> add(a, b, c); add(x, 1, 2) -> add(x, 3); mul likewise"""
     sop = node.op.scalar_op
     if not isinstance(sop, (ps.Add, ps.Mul)):
         return None
     cls = type(sop)
-    new_inputs = []
+    out = node.outputs[0]
+    if _absorbed_by_parent(fgraph, out, cls):
+        return None  # the root of the tree flattens it in one go (linear, not quadratic)
+    leaves = []
     changed = False
-    for i in node.inputs:
-        inner = producer(i, cls)
-        if (
-            inner is not None
-            and n_clients(fgraph, i) == 1
-            and inner.outputs[0].type.dtype == node.outputs[0].type.dtype
-            and inner.outputs[0].type.broadcastable == i.type.broadcastable
-        ):
-            new_inputs.extend(inner.inputs)
+    stack = list(reversed(node.inputs))
+    while stack:
+        v = stack.pop()
+        inner = producer(v, cls)
+        if inner is not None and n_clients(fgraph, v) == 1 and v.type.dtype == out.type.dtype:
+            stack.extend(reversed(inner.inputs))
             changed = True
         else:
-            new_inputs.append(i)
+            leaves.append(v)
+    consts = [v for v in leaves if constant_value(v) is not None and np.ndim(constant_value(v)) == 0]
+    if len(consts) > 1:
+        from ..basic import constant
+
+        vals = [constant_value(v) for v in consts]
+        total = np.add.reduce(vals) if cls is ps.Add else np.multiply.reduce(vals)
+        leaves = [v for v in leaves if not any(v is c for c in consts)]
+        leaves.append(constant(np.asarray(total, dtype=out.type.dtype)))
+        changed = True
     if not changed:
         return None
-    return [fit_to(node.op(*new_inputs), node.outputs[0], node.inputs)]
+    new = leaves[0] if len(leaves) == 1 else node.op(*leaves)
+    return [fit_to(new, out, list(node.inputs) + consts)]
 
 
 def _factors(fgraph, var, out_dtype, num, den, flip, consts, top):
@@ -82,14 +106,10 @@ def local_mul_div_canonical(fgraph, node):
     if not isinstance(sop, (ps.Mul, ps.TrueDiv, ps.Reciprocal)) or not out.type.dtype.startswith("float"):
         return None
     # only rewrite the root of a product tree (its parent would redo the work)
-    for client, _ in fgraph.clients.get(out, ()):
-        if client != "output" and isinstance(client.op, Elemwise) and isinstance(
-            client.op.scalar_op, (ps.Mul, ps.TrueDiv, ps.Reciprocal, ps.Neg)
-        ) and client.outputs[0].type.dtype == out.type.dtype and n_clients(fgraph, out) == 1:
-            return None
+    if _absorbed_by_parent(fgraph, out, (ps.Mul, ps.TrueDiv, ps.Reciprocal)):
+        return None
     num, den, consts = [], [], []
     _factors(fgraph, out, out.type.dtype, num, den, False, consts, True)
-    leaves_before = len(num) + len(den) + len(consts)
     # cancel identical factors
     cancelled = []
     for d in list(den):
@@ -102,13 +122,12 @@ def local_mul_div_canonical(fgraph, node):
     c = 1.0
     for v, flip in consts:
         c = c / float(v) if flip else c * float(v)
-    n_consts_before = len(consts)
-    changed = bool(cancelled) or n_consts_before > 1 or (n_consts_before == 1 and c == 1.0)
-    # a tree of several Mul/TrueDiv nodes flattened into one also counts
     n_nodes = _count_nodes(fgraph, out, out.type.dtype)
-    if n_nodes > (1 if not den else 2) and leaves_before > 1:
-        changed = True
-    if not changed:
+    n_parts = len(num) + (1 if (c != 1.0 or not num) else 0)
+    n_rebuilt = (1 if n_parts > 1 else 0) + (1 if den else 0) + (1 if len(den) > 1 else 0)
+    dropped_one = len(consts) == 1 and c == 1.0 and bool(num)
+    # fire only when the result is strictly simpler: a fixed point is guaranteed
+    if not (cancelled or len(consts) > 1 or dropped_one or n_rebuilt < n_nodes):
         return None
     from ..basic import constant
     from ..math import mul, true_div

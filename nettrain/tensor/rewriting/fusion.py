@@ -41,35 +41,37 @@ def local_elemwise_fusion(fgraph, node):
     group = [node]
     in_group = {node}
     extra_outputs = []
-    changed = True
-    while changed:
-        changed = False
-        ext = _external_inputs(group, in_group)
-        for v in ext:
-            p = v.owner
-            if p is None or p in in_group or not _fusable(p):
+    ext = dict.fromkeys(node.inputs)  # the group's inputs, in order (a dict used as an ordered set)
+    queue = list(ext)
+    rejected = []
+    while queue:
+        v = queue.pop()
+        if v not in ext:
+            continue
+        p = v.owner
+        if p is None or p in in_group or not _fusable(p):
+            continue
+        outside = [c for c, _ in fgraph.clients.get(v, ()) if c == "output" or c not in in_group]
+        if outside:
+            # needed elsewhere too: fuse only as an extra output of the same shape, and only if
+            # no other input of the group is computed from it (that would make a cycle)
+            if v.type.broadcastable != root.type.broadcastable or v in set(ancestors([e for e in ext if e is not v])):
+                rejected.append(v)
                 continue
-            clients = [c for c, _ in fgraph.clients.get(v, ())]
-            outside = [c for c in clients if c == "output" or c not in in_group]
-            if outside:
-                # shared with the rest of the graph: fuse only as an extra output of the same shape,
-                # and only if no other input of the group is computed from it (no cycle)
-                if v.type.broadcastable != root.type.broadcastable:
-                    continue
-                others = [e for e in ext if e is not v]
-                if v in set(ancestors(others)):
-                    continue
-            trial = group + [p]
-            if len(_external_inputs(trial, in_group | {p})) > MAX_INPUTS:
-                continue
-            group.append(p)
-            in_group.add(p)
-            if outside:
-                extra_outputs.append(v)
-            changed = True
-            break
-    if len(group) == 1 and not isinstance(node.op.scalar_op, Composite):
-        return None
+        new_inputs = [i for i in p.inputs if i not in ext]
+        if len(ext) - 1 + len(dict.fromkeys(new_inputs)) > MAX_INPUTS:
+            continue
+        group.append(p)
+        in_group.add(p)
+        del ext[v]
+        for i in new_inputs:
+            ext[i] = None
+            queue.append(i)
+        if outside:
+            extra_outputs.append(v)
+        # a variable rejected because a reader was outside may now be private to the group
+        queue.extend(rejected)
+        rejected = []
     if len(group) == 1:
         return None
     return _build(fgraph, group, in_group, root, extra_outputs)

@@ -23,7 +23,7 @@ import sys
 import time
 from collections import defaultdict
 
-from .basic import Constant, io_toposort
+from .basic import Constant
 
 #: The phase order, written once.
 PHASES = ("canonicalize", "stabilize", "specialize", "fuse", "backend")
@@ -152,7 +152,9 @@ def apply_rewriter(fgraph, rw, node, log):
         pairs = list(res.items())
     else:
         if len(res) != len(node.outputs):
-            raise ValueError("rewrite %s returned %d replacements for %d outputs" % (rw.name, len(res), len(node.outputs)))
+            raise ValueError(
+                "rewrite %s returned %d replacements for %d outputs" % (rw.name, len(res), len(node.outputs))
+            )
         pairs = [(o, n) for o, n in zip(node.outputs, res) if n is not None and n is not o]
     if not pairs:
         return False
@@ -164,9 +166,7 @@ def apply_rewriter(fgraph, rw, node, log):
         if old.type != new.type:
             conv = old.type.convert_variable(new)
             if conv is None:
-                raise TypeError(
-                    "rewrite %s changed the type of %s from %s to %s" % (rw.name, old, old.type, new.type)
-                )
+                raise TypeError("rewrite %s changed the type of %s from %s to %s" % (rw.name, old, old.type, new.type))
             new = conv
         fgraph.replace(old, new, reason=rw.name)
         changed = True
@@ -189,6 +189,9 @@ def run_phase(fgraph, rewriters, log, max_passes=50):
                     changed = True
         if not changed:
             return
+        # equal subexpressions made by this pass become one, so that later
+        # rewrites can recognize them (e.g. cancel ``(1 - p) / (1 - p)``)
+        merge(fgraph)
     import warnings
 
     warnings.warn("rewriting did not reach a fixed point in %d passes" % max_passes, stacklevel=2)

@@ -204,3 +204,50 @@ def local_reduce_of_dimshuffle(fgraph, node):
         reduced = cast(reduced, op.dtype)
     new = DimShuffle(reduced.type.broadcastable, new_order)(reduced)
     return [fit_to(new, node.outputs[0])]
+
+
+@node_rewriter([Elemwise], tags=_CHEAP)
+def local_one_plus_neg_to_sub(fgraph, node):
+    """c + (-x) -> c - x; (-x) + c -> c - x (one spelling of 1 - p, so equal terms merge)"""
+    if not isinstance(node.op.scalar_op, ps.Add) or len(node.inputs) != 2:
+        return None
+    a, b = node.inputs
+    for c, n in ((a, b), (b, a)):
+        neg = producer(n, ps.Neg)
+        if neg is not None and constant_value(c) is not None:
+            from ..math import sub
+
+            return [fit_to(sub(c, neg.inputs[0]), node.outputs[0], node.inputs)]
+    return None
+
+
+@node_rewriter([Elemwise], tags=_CHEAP)
+def local_distribute_mul_for_cancellation(fgraph, node):
+    """(a/p + b/q) * p * q -> a*q + b*p: distribute a product over a sum when that cancels a divisor"""
+    if not isinstance(node.op.scalar_op, ps.Mul) or not node.outputs[0].type.dtype.startswith("float"):
+        return None
+    out = node.outputs[0]
+    for k, s in enumerate(node.inputs):
+        add = producer(s, ps.Add, ps.Sub)
+        if add is None or n_clients(fgraph, s) != 1 or s.type.dtype != out.type.dtype:
+            continue
+        others = [v for j, v in enumerate(node.inputs) if j != k]
+        terms = list(add.inputs)
+        if isinstance(add.op.scalar_op, ps.Sub):
+            from ..math import neg
+
+            terms = [terms[0], neg(terms[1])]
+        cancels = False
+        for t in terms:
+            num, den, consts = [], [], []
+            _factors(fgraph, t, out.type.dtype, num, den, False, consts, True)
+            if any(d is o for d in den for o in others):
+                cancels = True
+                break
+        if not cancels:
+            continue
+        from ..math import add as add_, mul
+
+        new = add_(*[mul(t, *others) for t in terms])
+        return [fit_to(new, out, node.inputs)]
+    return None

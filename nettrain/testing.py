@@ -104,4 +104,29 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, out_type=None, abs_tol=N
                 raise GradientError(i, abs_err, rel_err, a, num, abs_tol, rel_tol)
 
 
-__all__ = ["verify_grad", "GradientError"]
+__all__ = ["verify_grad", "GradientError", "check_infer_shape"]
+
+
+def check_infer_shape(out, inputs, values, mode=None):
+    """Assert that ``out``'s op ``infer_shape``, evaluated, equals the shape of the computed ``out``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import nettrain.tensor as T
+    >>> from nettrain.testing import check_infer_shape
+    >>> x = T.dmatrix('x')
+    >>> check_infer_shape(x.sum(axis=0), [x], [np.ones((2, 3))])
+    """
+    from .compile.function import function
+    from .tensor.basic import as_tensor_variable
+    from .tensor.shape import shape_tuple
+
+    node = out.owner
+    shapes = node.op.infer_shape(node, [shape_tuple(i) for i in node.inputs])[node.outputs.index(out)]
+    f = function(inputs, [out] + [as_tensor_variable(d) for d in shapes], mode=mode, on_unused_input="ignore")
+    res = f(*values)
+    got = tuple(int(d) for d in res[1:])
+    if np.shape(res[0]) != got:
+        raise AssertionError("infer_shape of %s gives %s but the computed output has shape %s"
+                             % (node.op, got, np.shape(res[0])))  # fmt: skip

@@ -5,7 +5,7 @@ import pytest
 
 import nettrain as theano
 from nettrain import tensor as T
-from nettrain.tensor.shape import shape_tuple
+from nettrain.testing import check_infer_shape as _check_infer_shape
 from nettrain.testing import verify_grad
 
 RNG = np.random.default_rng(17)
@@ -13,14 +13,6 @@ RNG = np.random.default_rng(17)
 
 def _run(inputs, output, *values):
     return theano.function(inputs, output, on_unused_input="ignore")(*values)
-
-
-def _check_infer_shape(out, inputs, values):
-    """The op's infer_shape, evaluated, equals the shape of the computed output."""
-    node = out.owner
-    shapes = node.op.infer_shape(node, [shape_tuple(i) for i in node.inputs])[node.outputs.index(out)]
-    res = _run(inputs, [out] + [T.as_tensor_variable(d) for d in shapes], *values)
-    assert res[0].shape == tuple(int(d) for d in res[1:])
 
 
 # ------------------------------------------------------------ shape/shape_i

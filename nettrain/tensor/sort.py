@@ -27,8 +27,8 @@ def _prepare(a, axis, kind, name):
     return a, axis % a.type.ndim
 
 
-class SortOp(Op):
-    """``numpy.sort(a, axis, kind)``; the gradient scatters back through the sorting permutation."""
+class _AlongAxis(Op):
+    """Shared set-up of the sorting ops: a ``kind`` and a checked, non-negative ``axis``."""
 
     __props__ = ("kind", "axis")
 
@@ -36,12 +36,20 @@ class SortOp(Op):
         self.kind = kind
         self.axis = int(axis)
 
-    def make_node(self, a):
+    def _input(self, a):
         from .basic import as_tensor_variable
 
         a = as_tensor_variable(a)
         if not 0 <= self.axis < a.type.ndim:
-            raise ValueError("SortOp: axis %d is out of range for %s" % (self.axis, a.type))
+            raise ValueError("%s: axis %d is out of range for %s" % (type(self).__name__, self.axis, a.type))
+        return a
+
+
+class SortOp(_AlongAxis):
+    """``numpy.sort(a, axis, kind)``; the gradient scatters back through the sorting permutation."""
+
+    def make_node(self, a):
+        a = self._input(a)
         return Apply(self, [a], [a.type()])
 
     def perform(self, node, inputs, output_storage):
@@ -65,21 +73,11 @@ class SortOp(Op):
         return [PermuteAlongAxis(self.axis)(eval_points[0], ArgSortOp(self.kind, self.axis)(inputs[0]))]
 
 
-class ArgSortOp(Op):
+class ArgSortOp(_AlongAxis):
     """``numpy.argsort(a, axis, kind)`` as int64 indices; not differentiable."""
 
-    __props__ = ("kind", "axis")
-
-    def __init__(self, kind="quicksort", axis=-1):
-        self.kind = kind
-        self.axis = int(axis)
-
     def make_node(self, a):
-        from .basic import as_tensor_variable
-
-        a = as_tensor_variable(a)
-        if not 0 <= self.axis < a.type.ndim:
-            raise ValueError("ArgSortOp: axis %d is out of range for %s" % (self.axis, a.type))
+        a = self._input(a)
         return Apply(self, [a], [TensorType("int64", a.type.shape)()])
 
     def perform(self, node, inputs, output_storage):

@@ -1,0 +1,4 @@
+"""Theano path ``nettrain.scan_module``: loops (``scan``) and their helpers."""
+
+from .scan import scan, until  # noqa: F401
+from .views import foldl, foldr, map, reduce  # noqa: F401

@@ -1,0 +1,401 @@
+"""The Scan op (a loop over an inner graph) and ScanGrad (backpropagation through time).
+
+Layout of a Scan node's outer inputs::
+
+    [n_steps, seq_0 .. seq_S-1, init_0 .. init_M-1, nonseq_0 .. nonseq_N-1]
+
+and of its outputs: one trajectory per recurrent state (``M``, the steps'
+results without the initial values), then one per output that is not fed
+back (``K``), then the final value of each shared variable updated inside the
+loop (``U``, the last ``U`` of the recurrent states).
+
+The inner function takes, in Theano's order, the sequence slices (one per
+sequence tap), the previous states (one per state tap) and the
+non-sequences, and returns the new states then the other outputs (then the
+``until`` condition).  It is rewritten and compiled once, with the mode given
+to ``scan`` (the outer function's mode by default), and called once per step.
+"""
+
+import numpy as np
+
+from ..graph.basic import Apply
+from ..graph.op import Op
+from ..tensor.type import TensorType
+
+
+class ScanInfo:
+    """Static description of a loop: taps per sequence/state, counts, flags."""
+
+    def __init__(self, seq_taps, state_taps, n_nit, n_nonseq, n_shared, go_backwards, truncate_gradient,
+                 has_until, name, single_init=None):  # fmt: skip
+        self.seq_taps = tuple(tuple(t) for t in seq_taps)
+        self.state_taps = tuple(tuple(t) for t in state_taps)
+        # a state with taps [-1] gets its initial value as one state; others as a sequence of them
+        self.single_init = tuple(single_init) if single_init is not None else tuple(t == (-1,) for t in self.state_taps)
+        self.n_nit = n_nit
+        self.n_nonseq = n_nonseq
+        self.n_shared = n_shared
+        self.go_backwards = bool(go_backwards)
+        self.truncate_gradient = int(truncate_gradient)
+        self.has_until = bool(has_until)
+        self.name = name
+
+    def key(self):
+        return (self.seq_taps, self.state_taps, self.single_init, self.n_nit, self.n_nonseq, self.n_shared,
+                self.go_backwards, self.truncate_gradient, self.has_until)  # fmt: skip
+
+    @property
+    def n_seq(self):
+        return len(self.seq_taps)
+
+    @property
+    def n_state(self):
+        return len(self.state_taps)
+
+    def span(self, i):
+        """How many initial values state ``i`` needs (the largest look-back)."""
+        return -min(self.state_taps[i])
+
+
+def _compile(inputs, outputs, mode):
+    from ..compile.function import function
+
+    return function(inputs, outputs, mode=mode, on_unused_input="ignore")
+
+
+class Scan(Op):
+    """A loop; see the module docstring for the input/output layout."""
+
+    __props__ = ("_key",)
+
+    def __init__(self, inner_inputs, inner_outputs, info, mode=None):
+        self.inner_inputs = list(inner_inputs)
+        self.inner_outputs = list(inner_outputs)
+        self.info = info
+        self.mode = mode
+        self._key = (info.key(), id(self))  # inner graphs are compared by identity
+        self._fn = None
+
+    def __str__(self):
+        return "Scan{%s}" % (self.info.name or "scan")
+
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        d["_fn"] = None
+        return d
+
+    def __setstate__(self, d):
+        self.__dict__.update(d)
+        self._key = (self.info.key(), id(self))
+
+    def fn(self):
+        if self._fn is None:
+            self._fn = _compile(self.inner_inputs, self.inner_outputs, self.mode)
+        return self._fn
+
+    def make_node(self, n_steps, *outer):
+        from ..tensor.basic import as_tensor_variable, cast
+
+        info = self.info
+        from ..graph.basic import Variable
+
+        n_steps = cast(as_tensor_variable(n_steps), "int64")
+        outer = [v if isinstance(v, Variable) else as_tensor_variable(v) for v in outer]
+        inits = outer[info.n_seq : info.n_seq + info.n_state]
+        outs = []
+        n_traj = info.n_state - info.n_shared
+        for i, (init, inner_out) in enumerate(zip(inits[:n_traj], self.inner_outputs[:n_traj])):
+            step_ndim = init.type.ndim if info.single_init[i] else init.type.ndim - 1
+            outs.append(TensorType(inner_out.type.dtype, (None,) * (step_ndim + 1))())
+        for inner_out in self.inner_outputs[info.n_state : info.n_state + info.n_nit]:
+            outs.append(TensorType(inner_out.type.dtype, (None,) * (inner_out.type.ndim + 1))())
+        for i in range(n_traj, info.n_state):
+            outs.append(inits[i].type())
+        return Apply(self, [n_steps] + outer, outs)
+
+    def perform(self, node, inputs, output_storage):
+        info = self.info
+        fn = self.fn()
+        n_steps = int(inputs[0])
+        seqs = list(inputs[1 : 1 + info.n_seq])
+        inits = inputs[1 + info.n_seq : 1 + info.n_seq + info.n_state]
+        nonseqs = list(inputs[1 + info.n_seq + info.n_state :])
+        if info.go_backwards:
+            seqs = [s[::-1] for s in seqs]
+        for k, (s, taps) in enumerate(zip(seqs, info.seq_taps)):
+            avail = s.shape[0] - (max(taps) - min(taps))
+            if avail < max(n_steps, 0) or avail < 0:
+                raise ValueError("scan: sequence %d has %d entries, too few for %d steps with taps %s"
+                                 % (k, s.shape[0], max(n_steps, 0), list(taps)))  # fmt: skip
+        if n_steps < 0:
+            raise ValueError("scan: n_steps must be >= 0, got %d" % n_steps)
+        # state buffers: the initial values followed by one slot per step
+        bufs = []
+        for i, init in enumerate(inits):
+            span = info.span(i)
+            if info.single_init[i]:
+                init = np.asarray(init)[None]
+            if init.shape[0] < span:
+                raise ValueError("scan: output %d needs %d initial values (taps %s), got %d"
+                                 % (i, span, info.state_taps[i], init.shape[0]))  # fmt: skip
+            bufs.append([init[init.shape[0] - span + j] for j in range(span)])
+        nit = [[] for _ in range(info.n_nit)]
+        n_done = 0
+        for t in range(n_steps):
+            args = []
+            for s, taps in zip(seqs, info.seq_taps):
+                base = t - min(taps)
+                args.extend(s[base + tap] for tap in taps)
+            for i, taps in enumerate(info.state_taps):
+                b = bufs[i]
+                args.extend(b[len(b) + tap] for tap in taps)
+            args.extend(nonseqs)
+            res = fn(*args)
+            if not isinstance(res, list):
+                res = [res]
+            for i in range(info.n_state):
+                bufs[i].append(res[i])
+            for j in range(info.n_nit):
+                nit[j].append(res[info.n_state + j])
+            n_done = t + 1
+            if info.has_until and bool(res[-1]):
+                break
+        out_k = 0
+        for i in range(info.n_state - info.n_shared):
+            traj = bufs[i][info.span(i) :]
+            node_out = node.outputs[out_k]
+            output_storage[out_k][0] = _stack(traj, node_out, np.shape(inits[i]) if info.single_init[i]
+                                              else np.shape(inits[i])[1:])  # fmt: skip
+            out_k += 1
+        for j in range(info.n_nit):
+            node_out = node.outputs[out_k]
+            shape = nit[j][0].shape if nit[j] else (0,) * (node_out.ndim - 1)
+            output_storage[out_k][0] = _stack(nit[j], node_out, shape)
+            out_k += 1
+        for i in range(info.n_state - info.n_shared, info.n_state):
+            output_storage[out_k][0] = node.outputs[out_k].type.filter(bufs[i][-1], allow_downcast=True)
+            out_k += 1
+        self.last_n_steps = n_done
+
+    def L_op(self, inputs, outputs, output_grads):
+        from ..graph.grad import grad_undefined
+
+        info = self.info
+        if info.n_shared:
+            # gradients through shared variables *updated* in the loop are not defined here
+            pass
+        n_traj = info.n_state - info.n_shared + info.n_nit
+        g_traj = []
+        for o, g in zip(outputs[: info.n_state - info.n_shared], output_grads):
+            g_traj.append(g if g is not None else o.zeros_like())
+        for o, g in zip(outputs[info.n_state - info.n_shared : n_traj], output_grads[info.n_state - info.n_shared :]):
+            g_traj.append(g if g is not None else o.zeros_like())
+        grad_op = ScanGrad(self)
+        state_trajs = list(outputs[: info.n_state - info.n_shared])
+        res = grad_op(*(list(inputs) + state_trajs + g_traj))
+        if not isinstance(res, list):
+            res = [res]
+        out = [grad_undefined(self, 0, inputs[0], "n_steps is an integer")]
+        n_in = len(inputs) - 1
+        for k in range(n_in):
+            v = inputs[1 + k]
+            g = res[k]
+            if not v.type.dtype.startswith("float"):
+                out.append(None)
+            else:
+                out.append(g)
+        return out
+
+
+def _stack(items, var, step_shape):
+    dt = var.type.numpy_dtype
+    if not items:
+        return np.zeros((0,) + tuple(step_shape), dtype=dt)
+    return np.asarray(np.stack([np.asarray(i) for i in items]), dtype=dt)
+
+
+class ScanGrad(Op):
+    """Backpropagation through a Scan: a reverse loop calling the step's vector-Jacobian product.
+
+    Inputs: the Scan node's inputs, the state trajectories, and the gradients
+    of every trajectory output.  Outputs: the gradients of the Scan's inputs
+    after ``n_steps`` (sequences, initial states, non-sequences).
+    """
+
+    __props__ = ("_key",)
+
+    def __init__(self, scan):
+        self.scan = scan
+        self._key = ("grad",) + scan._key
+        self._fn = None
+
+    def __str__(self):
+        return "ScanGrad{%s}" % (self.scan.info.name or "scan")
+
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        d["_fn"] = None
+        return d
+
+    def _vjp_fn(self):
+        """Compile ``(step inputs, cotangents of step outputs) -> gradients of the step inputs``."""
+        if self._fn is None:
+            from ..graph.grad import grad
+
+            sc = self.scan
+            info = sc.info
+            n_out = info.n_state + info.n_nit
+            outs = sc.inner_outputs[:n_out]
+            self._cot_idx = [k for k, o in enumerate(outs) if getattr(o.type, "dtype", "").startswith("float")]
+            cots = [outs[k].type() for k in self._cot_idx]
+            wrt = list(sc.inner_inputs)
+            known = {outs[k]: c for k, c in zip(self._cot_idx, cots)}
+            float_wrt = [w for w in wrt if getattr(w.type, "dtype", "").startswith("float")]
+            gs = grad(None, float_wrt, known_grads=known, disconnected_inputs="ignore", return_disconnected="zero") \
+                if known and float_wrt else []  # fmt: skip
+            self._float_idx = [k for k, w in enumerate(wrt) if getattr(w.type, "dtype", "").startswith("float")]
+            self._fn = _compile(list(sc.inner_inputs) + cots, gs, sc.mode) if gs else None
+        return self._fn
+
+    def make_node(self, *args):
+        info = self.scan.info
+        n_scan_in = 1 + info.n_seq + info.n_state + info.n_nonseq
+        scan_inputs = args[:n_scan_in]
+        outs = []
+        for v in scan_inputs[1:]:
+            if isinstance(v.type, TensorType):
+                outs.append(v.type.clone(dtype=v.type.dtype if v.type.dtype.startswith("float") else "float64")())
+            else:  # e.g. a random generator state: no gradient, a placeholder output
+                outs.append(TensorType("float64", ())())
+        return Apply(self, list(args), outs)
+
+    def perform(self, node, inputs, output_storage):
+        sc = self.scan
+        info = sc.info
+        fn = self._vjp_fn()
+        n_scan_in = 1 + info.n_seq + info.n_state + info.n_nonseq
+        scan_in = inputs[:n_scan_in]
+        n_traj_state = info.n_state - info.n_shared
+        trajs = inputs[n_scan_in : n_scan_in + n_traj_state]
+        g_trajs = inputs[n_scan_in + n_traj_state :]
+        seqs = list(scan_in[1 : 1 + info.n_seq])
+        inits = scan_in[1 + info.n_seq : 1 + info.n_seq + info.n_state]
+        nonseqs = list(scan_in[1 + info.n_seq + info.n_state :])
+        n = trajs[0].shape[0] if trajs else (g_trajs[n_traj_state].shape[0] if info.n_nit else int(scan_in[0]))
+        if info.go_backwards:
+            seqs = [s[::-1] for s in seqs]
+        # full state buffers (initial values + trajectory) and their adjoints
+        bufs, adjs, spans = [], [], []
+        shared_hist = self._replay_shared(seqs, inits, nonseqs, n) if info.n_shared else None
+        for i in range(info.n_state):
+            span = info.span(i)
+            spans.append(span)
+            if i >= n_traj_state:
+                # shared variables updated in the loop: their value before each step (no gradient)
+                bufs.append([inits[i]] + shared_hist[i - n_traj_state])
+                adjs.append(None)
+                continue
+            init = np.asarray(inits[i])
+            if info.single_init[i]:
+                init = init[None]
+            init = init[init.shape[0] - span :]
+            traj = trajs[i]
+            buf = np.concatenate([init.astype(traj.dtype, copy=False), traj[:n]], axis=0)
+            bufs.append(buf)
+            adj = np.zeros(buf.shape, dtype=np.float64)
+            adj[span:] += g_trajs[i][:n]
+            adjs.append(adj)
+        g_seqs = [np.zeros(s.shape, dtype=np.float64) for s in seqs]
+        g_nonseqs = [np.zeros(np.shape(v), dtype=np.float64) for v in nonseqs]
+        stop = 0 if info.truncate_gradient < 0 else max(0, n - info.truncate_gradient)
+        float_idx = getattr(self, "_float_idx", [])
+        for t in range(n - 1, stop - 1, -1):
+            args = []
+            arg_slots = []  # where each step input's gradient goes
+            for k, (s, taps) in enumerate(zip(seqs, info.seq_taps)):
+                base = t - min(taps)
+                for tap in taps:
+                    args.append(s[base + tap])
+                    arg_slots.append(("seq", k, base + tap))
+            for i, taps in enumerate(info.state_taps):
+                for tap in taps:
+                    args.append(bufs[i][spans[i] + t + tap])
+                    arg_slots.append(("state", i, spans[i] + t + tap))
+            for k, v in enumerate(nonseqs):
+                args.append(v)
+                arg_slots.append(("nonseq", k, None))
+            cots = [adjs[i][spans[i] + t] if i < n_traj_state else None for i in range(info.n_state)]
+            cots += [g_trajs[n_traj_state + j][t] for j in range(info.n_nit)]
+            if fn is None:
+                continue
+            cot_vals = []
+            for k in self._cot_idx:
+                c = cots[k]
+                if c is None:  # a float shared variable updated in the loop: no gradient flows back
+                    c = np.zeros(np.shape(bufs[k][spans[k] + t]))
+                cot_vals.append(sc.inner_outputs[k].type.filter(c, allow_downcast=True))
+            res = fn(*(args + cot_vals))
+            if not isinstance(res, list):
+                res = [res]
+            for g, idx in zip(res, float_idx):
+                kind, k, pos = arg_slots[idx]
+                if kind == "seq":
+                    g_seqs[k][pos] += g
+                elif kind == "state":
+                    if adjs[k] is not None:
+                        adjs[k][pos] += g
+                else:
+                    g_nonseqs[k] += g
+        if info.go_backwards:
+            g_seqs = [g[::-1] for g in g_seqs]
+        outs = list(g_seqs)
+        for i in range(info.n_state):
+            if adjs[i] is None:
+                outs.append(np.zeros(np.shape(inits[i])) if hasattr(inits[i], "shape") else 0.0)
+                continue
+            g0 = adjs[i][: spans[i]]
+            init = np.asarray(inits[i])
+            if info.single_init[i]:
+                g0 = g0[0]
+            else:
+                full = np.zeros(init.shape, dtype=np.float64)
+                full[init.shape[0] - spans[i] :] = g0
+                g0 = full
+            outs.append(g0)
+        outs += g_nonseqs
+        for storage, var, val in zip(output_storage, node.outputs, outs):
+            storage[0] = np.asarray(val, dtype=var.type.numpy_dtype).reshape(np.shape(val))
+
+    def _replay_shared(self, seqs, inits, nonseqs, n):
+        """Values of the loop-updated shared variables before each step, by running the loop again."""
+        info = self.scan.info
+        fn = self.scan.fn()
+        n_traj = info.n_state - info.n_shared
+        bufs = []
+        for i, init in enumerate(inits):
+            init = np.asarray(init)[None] if info.single_init[i] and i < n_traj else init
+            if i < n_traj:
+                bufs.append([init[init.shape[0] - info.span(i) + j] for j in range(info.span(i))])
+            else:
+                bufs.append([init])
+        hist = [[] for _ in range(info.n_shared)]
+        for t in range(n):
+            args = []
+            for s, taps in zip(seqs, info.seq_taps):
+                base = t - min(taps)
+                args.extend(s[base + tap] for tap in taps)
+            for i, taps in enumerate(info.state_taps):
+                args.extend(bufs[i][len(bufs[i]) + tap] for tap in taps)
+            args.extend(nonseqs)
+            res = fn(*args)
+            res = res if isinstance(res, list) else [res]
+            for i in range(info.n_state):
+                bufs[i].append(res[i])
+            for j in range(info.n_shared):
+                hist[j].append(res[n_traj + j])
+        return [h[:-1] if h else h for h in hist]
+
+    def grad(self, inputs, output_grads):
+        from ..graph.grad import grad_not_implemented
+
+        return [grad_not_implemented(self, i, x, "second derivatives through scan") for i, x in enumerate(inputs)]

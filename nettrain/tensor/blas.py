@@ -1,5 +1,8 @@
 """Matrix-product ops: ``Dot`` (1-d/2-d, NumPy's ``dot``, which calls BLAS) and
-``MatMul`` (stacks of matrices with NumPy's ``matmul`` batch broadcasting).
+``MatMul`` (stacks of matrices with NumPy's ``matmul`` batch broadcasting),
+plus the fused BLAS updates ``Gemm``, ``Gemv`` and ``Ger`` that the
+``specialize`` rewrites (:mod:`nettrain.tensor.rewriting.blas`) make from
+``dot`` plus elementwise arithmetic.
 
 Every other product (``dot`` of N-d tensors, ``tensordot``, ``outer``,
 ``batched_dot``, ...) is built in :mod:`nettrain.tensor.linalg` from these two
@@ -210,4 +213,229 @@ def _unbroadcast(x, g, out_shape):
     return _sum(g, axis=axes, keepdims=True) if axes else g
 
 
-__all__ = ["Dot", "MatMul"]
+# ---------------------------------------------------------------------------
+# BLAS updates: ``beta * z + alpha * product``.  alpha and beta are 0-d tensor
+# inputs (not props), so a new learning rate is new data, not a new op.
+
+
+def _float_operands(name, names, vars_):
+    """Check that the array operands share one float dtype; return it."""
+    dtypes = {v.type.dtype for v in vars_}
+    if len(dtypes) != 1 or not next(iter(dtypes)).startswith("float"):
+        raise TypeError(
+            "%s: %s must have one float dtype, got %s"
+            % (name, ", ".join(names), ", ".join("%s %s" % (n, v.type) for n, v in zip(names, vars_)))
+        )
+    return dtypes.pop()
+
+
+def _scalar_input(name, label, v, dtype):
+    """``v`` as a 0-d tensor of ``dtype`` (cast when needed)."""
+    from .basic import as_tensor_variable, cast
+
+    v = as_tensor_variable(v)
+    if v.type.ndim != 0:
+        raise TypeError("%s: %s must be a 0-d tensor, got %s" % (name, label, v.type))
+    return v if v.type.dtype == dtype else cast(v, dtype)
+
+
+def _check_ndim(name, label, v, ndim):
+    if v.type.ndim != ndim:
+        raise TypeError("%s: %s must be %d-d, got %s" % (name, label, ndim, v.type))
+
+
+def _update_shape(name, z_static, prod_static):
+    """Static output shape: the product's, which ``z`` broadcasts to where its length is 1."""
+    out = []
+    for zs, ps_ in zip(z_static, prod_static):
+        if zs == 1:
+            out.append(ps_)
+        elif zs is not None and ps_ is not None and zs != ps_:
+            raise ValueError(
+                "%s: z of shape %s does not match the product's shape %s" % (name, _fmt(z_static), _fmt(prod_static))
+            )
+        else:
+            out.append(ps_ if ps_ is not None else zs)
+    return tuple(out)
+
+
+def _add_scaled(name, prod, alpha, z, beta, z_static):
+    """``beta * z + alpha * prod`` in ``prod``'s (fresh) buffer; z is only read."""
+    bad = [d for d in range(z.ndim) if z_static[d] != 1 and z.shape[d] != prod.shape[d]]
+    if bad:
+        raise ValueError("%s: z of shape %s does not match the product's shape %s" % (name, _fmt(z.shape),
+                                                                                      _fmt(prod.shape)))  # fmt: skip
+    if alpha != 1:
+        prod *= alpha
+    prod += z if beta == 1 else beta * z
+    return prod
+
+
+def _product(name, a, b, dtype):
+    """``numpy.dot(a, b)`` as a fresh array of ``dtype``, with a clear error when misaligned."""
+    if a.shape[-1] != b.shape[0]:
+        raise ValueError("%s: shapes %s and %s are not aligned" % (name, _fmt(a.shape), _fmt(b.shape)))
+    return np.asarray(np.dot(a, b), dtype=dtype)
+
+
+def _sum_to(z, g):
+    """Sum ``g`` over the dimensions along which ``z`` was broadcast (static length 1)."""
+    from .reduction import sum as _sum
+
+    axes = tuple(d for d in range(z.type.ndim) if z.type.shape[d] == 1)
+    return _sum(g, axis=axes, keepdims=True) if axes else g
+
+
+class Gemm(Op):
+    """``gemm(z, alpha, x, y, beta) = beta * z + alpha * dot(x, y)`` for matrices.
+
+    ``z`` broadcasts along its dimensions of static length 1 (a bias row);
+    ``alpha`` and ``beta`` are 0-d.  Inputs are never overwritten.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import nettrain.tensor as T
+    >>> from nettrain.tensor.blas import gemm
+    >>> z, x, y = T.dmatrix('z'), T.dmatrix('x'), T.dmatrix('y')
+    >>> gemm(z, 2.0, x, y, 0.5).eval({z: np.ones((1, 1)), x: np.eye(1), y: np.eye(1)})
+    array([[2.5]])
+    """
+
+    __props__ = ()
+
+    def make_node(self, z, alpha, x, y, beta):
+        from .basic import as_tensor_variable
+
+        z, x, y = as_tensor_variable(z), as_tensor_variable(x), as_tensor_variable(y)
+        for label, v in (("z", z), ("x", x), ("y", y)):
+            _check_ndim("gemm", label, v, 2)
+        dtype = _float_operands("gemm", ("z", "x", "y"), (z, x, y))
+        prod = Dot().make_node(x, y).outputs[0].type.shape
+        shape = _update_shape("gemm", z.type.shape, prod)
+        alpha, beta = _scalar_input("gemm", "alpha", alpha, dtype), _scalar_input("gemm", "beta", beta, dtype)
+        return Apply(self, [z, alpha, x, y, beta], [TensorType(dtype, shape)()])
+
+    def perform(self, node, inputs, output_storage):
+        z, alpha, x, y, beta = inputs
+        prod = _product("gemm", x, y, node.outputs[0].type.numpy_dtype)
+        output_storage[0][0] = _add_scaled("gemm", prod, alpha, z, beta, node.inputs[0].type.shape)
+
+    def infer_shape(self, node, input_shapes):
+        return [(input_shapes[2][0], input_shapes[3][1])]
+
+    def grad(self, inputs, output_grads):
+        from .reduction import sum as _sum
+
+        z, alpha, x, y, beta = inputs
+        (g,) = output_grads
+        prod = Dot()(x, y)
+        return [
+            _sum_to(z, beta * g),
+            _sum(g * prod),
+            alpha * Dot()(g, y.T),
+            alpha * Dot()(x.T, g),
+            _sum(g * z),
+        ]
+
+
+class Gemv(Op):
+    """``gemv(z, alpha, A, x, beta) = beta * z + alpha * dot(A, x)`` for a matrix ``A`` and vectors.
+
+    ``dot(x, A)`` is ``gemv`` of ``A.T``.  ``z`` may have static length 1
+    (broadcast).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import nettrain.tensor as T
+    >>> from nettrain.tensor.blas import gemv
+    >>> z, A, x = T.dvector('z'), T.dmatrix('A'), T.dvector('x')
+    >>> gemv(z, 1.0, A, x, 1.0).eval({z: [1., 1.], A: np.eye(2), x: [2., 3.]})
+    array([3., 4.])
+    """
+
+    __props__ = ()
+
+    def make_node(self, z, alpha, A, x, beta):
+        from .basic import as_tensor_variable
+
+        z, A, x = as_tensor_variable(z), as_tensor_variable(A), as_tensor_variable(x)
+        for label, v, nd in (("z", z, 1), ("A", A, 2), ("x", x, 1)):
+            _check_ndim("gemv", label, v, nd)
+        dtype = _float_operands("gemv", ("z", "A", "x"), (z, A, x))
+        prod = Dot().make_node(A, x).outputs[0].type.shape
+        shape = _update_shape("gemv", z.type.shape, prod)
+        alpha, beta = _scalar_input("gemv", "alpha", alpha, dtype), _scalar_input("gemv", "beta", beta, dtype)
+        return Apply(self, [z, alpha, A, x, beta], [TensorType(dtype, shape)()])
+
+    def perform(self, node, inputs, output_storage):
+        z, alpha, A, x, beta = inputs
+        prod = _product("gemv", A, x, node.outputs[0].type.numpy_dtype)
+        output_storage[0][0] = _add_scaled("gemv", prod, alpha, z, beta, node.inputs[0].type.shape)
+
+    def infer_shape(self, node, input_shapes):
+        return [(input_shapes[2][0],)]
+
+    def grad(self, inputs, output_grads):
+        from .reduction import sum as _sum
+
+        z, alpha, A, x, beta = inputs
+        (g,) = output_grads
+        return [
+            _sum_to(z, beta * g),
+            _sum(g * Dot()(A, x)),
+            alpha * Dot()(g.dimshuffle(0, "x"), x.dimshuffle("x", 0)),
+            alpha * Dot()(A.T, g),
+            _sum(g * z),
+        ]
+
+
+class Ger(Op):
+    """``ger(A, alpha, x, y) = A + alpha * outer(x, y)`` for a matrix ``A`` and vectors.
+
+    ``A`` may have dimensions of static length 1 (broadcast).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import nettrain.tensor as T
+    >>> from nettrain.tensor.blas import ger
+    >>> A, x, y = T.dmatrix('A'), T.dvector('x'), T.dvector('y')
+    >>> ger(A, 2.0, x, y).eval({A: np.zeros((1, 2)), x: [1.], y: [1., 2.]})
+    array([[2., 4.]])
+    """
+
+    __props__ = ()
+
+    def make_node(self, A, alpha, x, y):
+        from .basic import as_tensor_variable
+
+        A, x, y = as_tensor_variable(A), as_tensor_variable(x), as_tensor_variable(y)
+        for label, v, nd in (("A", A, 2), ("x", x, 1), ("y", y, 1)):
+            _check_ndim("ger", label, v, nd)
+        dtype = _float_operands("ger", ("A", "x", "y"), (A, x, y))
+        shape = _update_shape("ger", A.type.shape, (x.type.shape[0], y.type.shape[0]))
+        alpha = _scalar_input("ger", "alpha", alpha, dtype)
+        return Apply(self, [A, alpha, x, y], [TensorType(dtype, shape)()])
+
+    def perform(self, node, inputs, output_storage):
+        A, alpha, x, y = inputs
+        prod = np.outer(x, y).astype(node.outputs[0].type.numpy_dtype, copy=False)
+        output_storage[0][0] = _add_scaled("ger", prod, alpha, A, 1, node.inputs[0].type.shape)
+
+    def infer_shape(self, node, input_shapes):
+        return [(input_shapes[2][0], input_shapes[3][0])]
+
+    def grad(self, inputs, output_grads):
+        A, alpha, x, y = inputs
+        (g,) = output_grads
+        gy_dir = Dot()(g, y)  # g·y, reused by the gradients of alpha and x
+        return [_sum_to(A, g), Dot()(x, gy_dir), alpha * gy_dir, alpha * Dot()(x, g)]
+
+
+gemm = Gemm()
+gemv = Gemv()
+ger = Ger()
+
+__all__ = ["Dot", "MatMul", "Gemm", "Gemv", "Ger", "gemm", "gemv", "ger"]

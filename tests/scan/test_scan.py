@@ -224,3 +224,22 @@ def test_bad_scan_arguments_give_clear_errors():
     s, _ = theano.scan(lambda a, b: a * b, sequences=dict(input=x, taps=[0, 5]))
     with pytest.raises(ValueError, match="too few"):
         theano.function([x], s, givens=None)(np.ones(3))
+
+
+def test_loop_invariant_computations_are_moved_out_of_the_loop():
+    from nettrain.scan_module.op import Scan
+
+    x = T.dvector("x")
+    W = T.dmatrix("W")
+    out, _ = theano.scan(lambda v, h, w: T.tanh(T.dot(h, T.dot(w, w.T)) + v), sequences=T.stack([x, x]),
+                         outputs_info=T.zeros_like(x), non_sequences=W)  # fmt: skip
+    f = theano.function([x, W], out)
+    scans = [n for n in f.maker.fgraph.toposort() if isinstance(n.op, Scan)]
+    assert len(scans) == 1
+    inner = scans[0].op.fn().maker.fgraph.toposort()
+    n_dots = sum("Dot" in type(n.op).__name__ or "Gemm" in type(n.op).__name__ or "Gemv" in type(n.op).__name__
+                 for n in inner)  # fmt: skip
+    assert n_dots == 1  # only dot(h, .) stays inside; dot(w, w.T) is computed once outside
+    xv, Wv = RNG.normal(size=3), RNG.normal(size=(3, 3)) * 0.3
+    ref = theano.function([x, W], out, mode=theano.Mode(optimizer=None))
+    np.testing.assert_allclose(f(xv, Wv), ref(xv, Wv))

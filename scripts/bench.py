@@ -1,0 +1,315 @@
+"""nettrain benchmarks: medians and same-run ratios against NumPy (and PyTorch / PyTensor when installed).
+
+Usage::
+
+    python scripts/bench.py                 # everything
+    python scripts/bench.py --only overhead fused rnn
+    python scripts/bench.py --repeat 20
+
+Every row reports the median of ``--repeat`` timed runs after a warm-up.
+Ratios are ``time / NumPy time`` measured in the same run (lower is better).
+Speed is shown here, never asserted in tests.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import nettrain as theano  # noqa: E402
+import nettrain.tensor as T  # noqa: E402
+
+
+def _median_time(fn, repeat, number=1):
+    fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - t) / number)
+    return statistics.median(times)
+
+
+def _optional(name):
+    try:
+        return __import__(name)
+    except Exception:  # noqa: BLE001 - an optional comparison that cannot be imported is skipped
+        return None
+
+
+def _linkers():
+    from nettrain.backends import _LINKERS
+
+    return [n for n in ("py", "c") if n in _LINKERS]
+
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, workload, impl, seconds, base=None, note=""):
+        self.rows.append((workload, impl, seconds, seconds / base if base else None, note))
+
+    def render(self):
+        lines = ["| workload | implementation | median | vs NumPy | note |", "|---|---|---|---|---|"]
+        for w, i, s, r, n in self.rows:
+            lines.append("| %s | %s | %s | %s | %s |" % (w, i, _fmt(s), "%.2fx" % r if r else "—", n))
+        return "\n".join(lines)
+
+
+def _fmt(s):
+    if s is None:
+        return "—"
+    if s < 1e-3:
+        return "%.2f µs" % (s * 1e6)
+    if s < 1:
+        return "%.2f ms" % (s * 1e3)
+    return "%.2f s" % s
+
+
+# ------------------------------------------------------------------ machine
+def bench_machine(table, repeat):
+    a = np.ones(64 * 1024 * 1024 // 8)  # 64 MiB
+    b = np.empty_like(a)
+    t = _median_time(lambda: np.copyto(b, a), repeat)
+    table.add("memory copy 64 MiB", "NumPy", t, note="%.1f GB/s (read+write)" % (2 * a.nbytes / t / 1e9))
+    n = 2048
+    x = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    t = _median_time(lambda: x @ x, repeat)
+    table.add("GEMM 2048² float32", "NumPy", t, note="%.0f GFLOP/s" % (2 * n**3 / t / 1e9))
+
+
+# ------------------------------------------------------------ call overhead
+def bench_overhead(table, repeat):
+    a, b = T.dscalars("a", "b")
+    va, vb = np.float64(1.0), np.float64(2.0)
+    base = _median_time(lambda: np.add(va, vb), repeat, number=20000)
+    table.add("call overhead a+b (scalars)", "NumPy", base, base)
+    for linker in _linkers():
+        f = theano.function([a, b], a + b, mode=theano.Mode(linker=linker))
+        table.add("call overhead a+b (scalars)", "nettrain (%s)" % linker,
+                  _median_time(lambda f=f: f(va, vb), repeat, number=20000), base)  # fmt: skip
+    torch = _optional("torch")
+    if torch is not None:
+        ta, tb = torch.tensor(1.0, dtype=torch.float64), torch.tensor(2.0, dtype=torch.float64)
+        table.add("call overhead a+b (scalars)", "PyTorch eager", _median_time(lambda: ta + tb, repeat, 20000), base)
+    pt = _optional("pytensor")
+    if pt is not None:
+        import pytensor.tensor as ptt
+
+        pa, pb = ptt.dscalars("a", "b")
+        pf = pt.function([pa, pb], pa + pb)
+        table.add("call overhead a+b (scalars)", "PyTensor", _median_time(lambda: pf(va, vb), repeat, 20000), base)
+
+
+# ------------------------------------------------------- fused elementwise
+def bench_fused(table, repeat):
+    n = 10_000_000
+    rng = np.random.default_rng(0)
+    xv, yv = rng.random(n, dtype=np.float32), rng.random(n, dtype=np.float32)
+
+    def numpy_fn():
+        return np.exp(-xv * xv) * np.sin(yv) + np.tanh(xv * yv)
+
+    base = _median_time(numpy_fn, repeat)
+    w = "fused exp(-x*x)*sin(y)+tanh(x*y), 10M float32"
+    table.add(w, "NumPy", base, base)
+    x, y = T.fvectors("x", "y")
+    expr = T.exp(-x * x) * T.sin(y) + T.tanh(x * y)
+    for linker in _linkers():
+        f = theano.function([x, y], expr, mode=theano.Mode(linker=linker))
+        np.testing.assert_allclose(f(xv[:1000], yv[:1000]), numpy_fn()[:1000], rtol=1e-5)
+        table.add(w, "nettrain (%s)" % linker, _median_time(lambda f=f: f(xv, yv), repeat), base)
+    torch = _optional("torch")
+    if torch is not None:
+        tx, ty = torch.from_numpy(xv), torch.from_numpy(yv)
+        table.add(w, "PyTorch eager", _median_time(lambda: torch.exp(-tx * tx) * torch.sin(ty) + torch.tanh(tx * ty),
+                                                   repeat), base)  # fmt: skip
+
+
+# --------------------------------------------------------------------- MLP
+def _mlp(batch, linker, seed=0):
+    rng = np.random.default_rng(seed)
+    sizes = [784, 512, 512, 10]
+    params = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        params.append(theano.shared((rng.normal(size=(a, b)) * np.sqrt(2.0 / a)).astype("float32")))
+        params.append(theano.shared(np.zeros(b, dtype="float32")))
+    x, y = T.fmatrix("x"), T.ivector("y")
+    h = x
+    for i in range(0, 4, 2):
+        h = T.nnet.relu(T.dot(h, params[i]) + params[i + 1])
+    p = T.nnet.softmax(T.dot(h, params[4]) + params[5])
+    cost = T.nnet.categorical_crossentropy(p, y).mean()
+    upd = [(v, v - np.float32(0.01) * g) for v, g in zip(params, T.grad(cost, params))]
+    t = time.perf_counter()
+    f = theano.function([x, y], cost, updates=upd, mode=theano.Mode(linker=linker))
+    return f, time.perf_counter() - t
+
+
+def _numpy_mlp_step(params, xv, yv):
+    W0, b0, W1, b1, W2, b2 = params
+    h0 = np.maximum(xv @ W0 + b0, 0)
+    h1 = np.maximum(h0 @ W1 + b1, 0)
+    z = h1 @ W2 + b2
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    sm = e / e.sum(axis=1, keepdims=True)
+    n = len(yv)
+    d = sm
+    d[np.arange(n), yv] -= 1
+    d /= n
+    gW2, gb2 = h1.T @ d, d.sum(0)
+    d1 = (d @ W2.T) * (h1 > 0)
+    gW1, gb1 = h0.T @ d1, d1.sum(0)
+    d0 = (d1 @ W1.T) * (h0 > 0)
+    gW0, gb0 = xv.T @ d0, d0.sum(0)
+    for p_, g in zip(params, (gW0, gb0, gW1, gb1, gW2, gb2)):
+        p_ -= np.float32(0.01) * g
+
+
+def bench_mlp(table, repeat):
+    rng = np.random.default_rng(1)
+    for batch in (128, 1024):
+        xv = rng.random((batch, 784), dtype=np.float32)
+        yv = rng.integers(0, 10, size=batch).astype(np.int32)
+        w = "MLP 784-512-512-10 train step, batch %d" % batch
+        params = [np.asarray(rng.normal(size=s) * 0.05, dtype=np.float32) for s in
+                  [(784, 512), (512,), (512, 512), (512,), (512, 10), (10,)]]  # fmt: skip
+        base = _median_time(lambda params=params, xv=xv, yv=yv: _numpy_mlp_step(params, xv, yv), repeat)
+        table.add(w, "NumPy (hand-written)", base, base)
+        for linker in _linkers():
+            f, _ = _mlp(batch, linker)
+            table.add(w, "nettrain (%s)" % linker, _median_time(lambda f=f: f(xv, yv), repeat), base)
+        torch = _optional("torch")
+        if torch is not None:
+            table.add(w, "PyTorch eager", _torch_mlp(torch, xv, yv, repeat), base)
+    for linker in _linkers():
+        _, t_compile = _mlp(128, linker, seed=5)
+        table.add("MLP train function compile (this process)", "nettrain (%s)" % linker, t_compile)
+    table.add("MLP train function compile (new process)", "nettrain (default)", _compile_in_new_process())
+
+
+def _torch_mlp(torch, xv, yv, repeat):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512),
+                                torch.nn.ReLU(), torch.nn.Linear(512, 10))  # fmt: skip
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    tx, ty = torch.from_numpy(xv), torch.from_numpy(yv.astype(np.int64))
+
+    def step():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(tx), ty)
+        loss.backward()
+        opt.step()
+
+    return _median_time(step, repeat)
+
+
+def _compile_in_new_process():
+    code = (
+        "import sys, time; sys.path.insert(0, %r); t=time.perf_counter(); "
+        "sys.path.insert(0, %r); import bench; bench._mlp(128, 'auto'); print(time.perf_counter()-t)"
+        % (ROOT, os.path.join(ROOT, "scripts"))
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    try:
+        return float(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+
+
+# --------------------------------------------------------------------- RNN
+def bench_rnn(table, repeat):
+    """tanh RNN, hidden 256, input 128, 50 steps, batch 32: forward + backward."""
+    steps, batch, nin, nh = 50, 32, 128, 256
+    rng = np.random.default_rng(2)
+    Xv = rng.normal(size=(steps, batch, nin)).astype(np.float32)
+    Uv = (rng.normal(size=(nin, nh)) * 0.05).astype(np.float32)
+    Wv = (rng.normal(size=(nh, nh)) * 0.05).astype(np.float32)
+    bv = np.zeros(nh, dtype=np.float32)
+    w = "tanh RNN fwd+bwd (256 hidden, 128 in, 50 steps, batch 32)"
+
+    def numpy_fn():
+        hs = np.zeros((steps + 1, batch, nh), np.float32)
+        for t in range(steps):
+            hs[t + 1] = np.tanh(Xv[t] @ Uv + hs[t] @ Wv + bv)
+        gh = np.zeros((batch, nh), np.float32)
+        gU, gW, gb = np.zeros_like(Uv), np.zeros_like(Wv), np.zeros_like(bv)
+        for t in range(steps - 1, -1, -1):
+            gh = gh + 1.0  # d(sum of all h) / d h_t
+            gz = gh * (1 - hs[t + 1] ** 2)
+            gU += Xv[t].T @ gz
+            gW += hs[t].T @ gz
+            gb += gz.sum(0)
+            gh = gz @ Wv.T
+        return gU, gW, gb
+
+    base = _median_time(numpy_fn, repeat)
+    table.add(w, "NumPy (hand-written BPTT)", base, base)
+    X = T.ftensor3("X")
+    U, W, b = T.fmatrix("U"), T.fmatrix("W"), T.fvector("b")
+    h0 = T.zeros((X.shape[1], nh), dtype="float32")
+    hs, _ = theano.scan(lambda x, h, U_, W_, b_: T.tanh(T.dot(x, U_) + T.dot(h, W_) + b_), sequences=X,
+                        outputs_info=h0, non_sequences=[U, W, b])  # fmt: skip
+    grads = T.grad(hs.sum(), [U, W, b])
+    for linker in _linkers():
+        f = theano.function([X, U, W, b], grads, mode=theano.Mode(linker=linker))
+        got = f(Xv, Uv, Wv, bv)
+        np.testing.assert_allclose(got[1], numpy_fn()[1], rtol=2e-3, atol=1e-3)
+        table.add(w, "nettrain scan (%s)" % linker, _median_time(lambda f=f: f(Xv, Uv, Wv, bv), repeat), base)
+    torch = _optional("torch")
+    if torch is not None:
+        tX = torch.from_numpy(Xv)
+        tU, tW, tb = (torch.from_numpy(a.copy()).requires_grad_() for a in (Uv, Wv, bv))
+
+        def torch_fn():
+            h = torch.zeros(batch, nh)
+            total = 0
+            for t in range(steps):
+                h = torch.tanh(tX[t] @ tU + h @ tW + tb)
+                total = total + h.sum()
+            for p_ in (tU, tW, tb):
+                p_.grad = None
+            total.backward()
+
+        table.add(w, "PyTorch eager", _median_time(torch_fn, repeat), base)
+
+
+BENCHES = {
+    "machine": bench_machine,
+    "overhead": bench_overhead,
+    "fused": bench_fused,
+    "mlp": bench_mlp,
+    "rnn": bench_rnn,
+}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", nargs="*", choices=sorted(BENCHES), help="run only these benchmarks")
+    p.add_argument("--repeat", type=int, default=7, help="timed repeats per row (median reported)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: GPU benchmarks (not yet)")
+    args = p.parse_args(argv)
+    if args.device == "cuda":
+        print("the CUDA backend does not exist yet", file=sys.stderr)
+        return 2
+    table = Table()
+    with tempfile.TemporaryDirectory():
+        for name in args.only or BENCHES:
+            BENCHES[name](table, args.repeat)
+            print("done: %s" % name, file=sys.stderr)
+    print(table.render())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -188,7 +188,7 @@ def bench_mlp(table, repeat):
         table.add(w, "NumPy (hand-written)", base, base)
         for linker in _linkers():
             f, _ = _mlp(batch, linker)
-            table.add(w, "nettrain (%s)" % linker, _median_time(lambda f=f: f(xv, yv), repeat), base)
+            table.add(w, "nettrain (%s)" % linker, _median_time(lambda f=f, xv=xv, yv=yv: f(xv, yv), repeat), base)
         torch = _optional("torch")
         if torch is not None:
             table.add(w, "PyTorch eager", _torch_mlp(torch, xv, yv, repeat), base)

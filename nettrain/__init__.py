@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 from .configdefaults import config, change_flags  # noqa: E402,F401
 from . import graph  # noqa: E402,F401
 from . import tensor  # noqa: E402,F401
+from . import ifelse, sandbox  # noqa: E402,F401  (Theano paths theano.ifelse, theano.sandbox.rng_mrg)
 from .compile import (  # noqa: E402,F401
     FAST_COMPILE,
     FAST_RUN,

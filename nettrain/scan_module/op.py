@@ -200,7 +200,7 @@ class Scan(Op):
         for k in range(n_in):
             v = inputs[1 + k]
             g = res[k]
-            if not v.type.dtype.startswith("float"):
+            if not getattr(v.type, "dtype", "").startswith("float"):
                 out.append(None)
             else:
                 out.append(g)

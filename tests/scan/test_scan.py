@@ -243,3 +243,22 @@ def test_loop_invariant_computations_are_moved_out_of_the_loop():
     xv, Wv = RNG.normal(size=3), RNG.normal(size=(3, 3)) * 0.3
     ref = theano.function([x, W], out, mode=theano.Mode(optimizer=None))
     np.testing.assert_allclose(f(xv, Wv), ref(xv, Wv))
+
+
+def test_random_samples_inside_scan_advance_per_step_and_per_call_and_replay_in_the_gradient():
+    from nettrain.tensor.shared_randomstreams import RandomStreams
+
+    srng = RandomStreams(7)
+    x = T.dvector("x")
+    out, upd = theano.scan(lambda v: v * v * srng.uniform(size=()), sequences=x)
+    assert len(upd) == 1  # the generator state is carried through the loop
+    f = theano.function([x], [out, T.grad(out.sum(), x)], updates=upd)
+    xv = np.full(5, 3.0)
+    o1, g1 = f(xv)
+    o2, _ = f(xv)
+    assert len(set(np.round(o1, 12))) == 5  # a new sample at every step
+    assert not np.allclose(o1, o2)  # and new samples at the next call
+    np.testing.assert_allclose(g1, 2 * o1 / 3)  # the gradient uses the same samples as the forward pass
+    srng.seed(7)
+    o3, _ = f(xv)
+    np.testing.assert_allclose(o3, o1)

@@ -1,0 +1,113 @@
+"""Compile C source into a shared library and load it with cffi.
+
+``build_library(source, cdef)`` is the only entry point the C linker uses:
+it returns ``(ffi, lib)`` for a source string, compiling it at most once per
+content key (source, compiler, flags, platform) into ``config.compiledir``.
+The cache module (``cache.py``) owns keys, locking and atomic publication.
+"""
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+
+from ...configdefaults import config
+
+
+#: a compiler that hangs must not hold a cache lock forever
+COMPILE_TIMEOUT = 300
+
+
+class CompileError(RuntimeError):
+    """The C compiler rejected generated code (a bug in nettrain: please report it)."""
+
+
+def compiler_info():
+    """``(path, version text)`` of the configured C compiler (``config.cxx``), or None when unusable."""
+    return _compiler_info(config.cxx)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiler_info(cxx):
+    if not cxx:
+        return None
+    path = shutil.which(cxx)
+    if path is None:
+        return None
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return path, out.stdout.splitlines()[0] if out.stdout else "unknown"
+
+
+def openmp_works():
+    """True when the compiler builds and links ``-fopenmp`` code (and ``config.openmp`` allows it)."""
+    return _openmp_works(config.cxx, config.openmp)
+
+
+@functools.lru_cache(maxsize=None)
+def _openmp_works(cxx, enabled):
+    info = _compiler_info(cxx)
+    if info is None or not enabled:
+        return False
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "t.c")
+        with open(src, "w") as f:
+            f.write("#include <omp.h>\nint f(void){return omp_get_max_threads();}\n")
+        r = subprocess.run([info[0], "-shared", "-fPIC", "-fopenmp", src, "-o", os.path.join(d, "t.so")],
+                           capture_output=True)  # fmt: skip
+        return r.returncode == 0
+
+
+def compile_flags():
+    """Flags used for every build (part of the cache key)."""
+    flags = ["-O3", "-shared", "-fPIC", "-std=c99", "-fno-math-errno", "-march=native", "-fvisibility=hidden"]
+    if openmp_works():
+        flags.append("-fopenmp")
+    return flags
+
+
+def link_flags():
+    return ["-lm"]
+
+
+def run_compiler(src_path, out_path, flags=None):
+    """Compile ``src_path`` into the shared library ``out_path``; raise CompileError with the log."""
+    info = compiler_info()
+    if info is None:
+        raise CompileError("no working C compiler (config.cxx=%r)" % config.cxx)
+    cmd = [info[0]] + (flags or compile_flags()) + [src_path, "-o", out_path] + link_flags()
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise CompileError("C compilation timed out after %d s: %s" % (COMPILE_TIMEOUT, " ".join(cmd))) from None
+    if r.returncode != 0:
+        raise CompileError("C compilation failed:\n%s\n%s" % (" ".join(cmd), r.stderr[-4000:]))
+
+
+def build_library(source, cdef):
+    """``(ffi, lib)`` for ``source`` declaring ``cdef``, through the on-disk cache."""
+    from .cache import get_or_build
+
+    path = get_or_build(source)
+    import cffi
+
+    ffi = cffi.FFI()
+    ffi.cdef(cdef)
+    try:
+        lib = ffi.dlopen(path)
+    except OSError:
+        # the entry was removed between lookup and load (``nettrain cache clear``): build it again
+        lib = ffi.dlopen(get_or_build(source))
+    return ffi, lib
+
+
+def available():
+    """True when C code can be compiled here."""
+    return compiler_info() is not None and sys.platform != "win32"

@@ -19,6 +19,14 @@ def op_error_message(node, input_values, exc):
             if trace:
                 break
     lines.append("The node was built at (your code): %s" % format_trace(trace))
+    fused = [t for t in getattr(node.tag, "fused_traces", ()) or () if t and t != trace]
+    if fused:
+        lines.append("It was fused with expressions built at:")
+        seen = set()
+        for t in fused:
+            if t not in seen:
+                seen.add(t)
+                lines.append("  " + format_trace(t).replace("\n", "\n  "))
     return "\n".join(lines)
 
 

@@ -60,10 +60,10 @@ def storage_plan(fgraph, input_cells, allow_gc=True):
             for v in node.inputs:
                 if v.owner is not None and v not in keep:
                     last[v] = i
-        for node in order:
+        for i, node in enumerate(order):
             for o in node.outputs:
                 if o not in keep and o not in last:
-                    last[o] = order.index(node)  # never read: free at once
+                    last[o] = i  # never read: free at once
         per_step = [[] for _ in order]
         for v, i in last.items():
             per_step[i].append(cells[v])

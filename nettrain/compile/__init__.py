@@ -2,5 +2,5 @@
 
 from .function import Function, FunctionMaker, UnusedInputError, function  # noqa: F401
 from .io import In, Out  # noqa: F401
-from .mode import FAST_COMPILE, FAST_RUN, Mode, get_mode  # noqa: F401
+from .mode import FAST_COMPILE, FAST_RUN, Mode, get_default_mode, get_mode  # noqa: F401
 from .sharedvalue import SharedVariable, shared, shared_constructor  # noqa: F401

@@ -3,6 +3,9 @@
 from ..configdefaults import config
 
 
+_LEVELS = (None, "fast_run", "fast_compile", "merge", "o1", "o2", "o3", "o4")
+
+
 class Mode:
     """A rewrite level plus a linker.
 
@@ -27,6 +30,9 @@ class Mode:
             optimizer = config.optimizer
         if optimizer == "None":
             optimizer = None
+        if optimizer not in _LEVELS:
+            # an unknown level would silently run no rewrite at all
+            raise ValueError("Mode: unknown optimizer %r; use one of %s" % (optimizer, _LEVELS))
         self.optimizer = optimizer
         self.include = tuple(including)
         self.exclude = tuple(excluding)
@@ -80,12 +86,21 @@ def _predefined(name):
 def get_mode(mode):
     """Resolve ``mode`` (None, a name or a Mode) to a Mode instance."""
     if mode is None:
+        if config.mode == "FAST_RUN":
+            # the default mode follows config.optimizer, as Theano's default 'Mode' did
+            # (THEANO_FLAGS=optimizer=None turns rewrites off); an explicit 'FAST_RUN' does not
+            return Mode(optimizer=config.optimizer, name="FAST_RUN")
         mode = config.mode
     if isinstance(mode, Mode):
         return mode
     if isinstance(mode, str):
         return _predefined(mode)
     raise TypeError("mode must be a string or a Mode, got %r" % (mode,))
+
+
+def get_default_mode():
+    """The mode ``function`` uses when given none (``config.mode`` and ``config.optimizer``)."""
+    return get_mode(None)
 
 
 FAST_RUN = "FAST_RUN"

@@ -20,12 +20,13 @@ _INFIX = {"Add": "+", "Sub": "-", "Mul": "*", "TrueDiv": "/", "IntDiv": "//", "M
 class Composite(ScalarOp):
     """A fused program of scalar ops (see the module docstring)."""
 
-    __props__ = ("n_inputs", "program", "outputs")
+    __props__ = ("n_inputs", "program", "outputs", "input_dtypes")
 
-    def __init__(self, n_inputs, program, outputs):
+    def __init__(self, n_inputs, program, outputs, input_dtypes=None):
         self.n_inputs = int(n_inputs)
         self.program = tuple((op, tuple(args), dt) for op, args, dt in program)
         self.outputs = tuple(outputs)
+        self.input_dtypes = tuple(np.dtype(d).name for d in input_dtypes) if input_dtypes is not None else None
         self.nin = self.n_inputs
         self.nout = len(self.outputs)
         for j, (op, args, _dt) in enumerate(self.program):
@@ -34,9 +35,17 @@ class Composite(ScalarOp):
         self._text = None
 
     def impl(self, *inputs):
-        vals = list(inputs)
+        vals = [np.asarray(v) for v in inputs]
+        if self.input_dtypes is not None:
+            # Elemwise.perform widens all-1-byte inputs of a float32 output to float32; each
+            # step must see its own dtypes (int8 & int8 has no float version)
+            vals = [v if v.dtype == d else v.astype(d) for v, d in zip(vals, self.input_dtypes)]
         for op, args, dt in self.program:
-            r = op.impl(*[vals[a] for a in args])
+            a = [vals[k] for k in args]
+            if dt == "float32" and all(v.dtype.itemsize == 1 for v in a):
+                # what Elemwise.perform does for this step alone: exp(int8) in float32, not float16
+                a = [v.astype(np.float32) if v.dtype.kind in "biu" else v for v in a]
+            r = op.impl(*a)
             if type(r) is not np.ndarray or r.dtype != dt:
                 r = np.asarray(r, dtype=dt)
             vals.append(r)

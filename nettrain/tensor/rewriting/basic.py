@@ -14,9 +14,19 @@ _CHEAP = ("fast_run", "fast_compile")
 _FOLD_LIMIT = 1 << 20  # do not bake outputs larger than this into the graph...
 
 
-@node_rewriter(None, tags=_CHEAP)
+@node_rewriter(None, tags=_CHEAP + ("constant_folding",))
 def local_constant_folding(fgraph, node):
     """op(constant, ...) -> constant"""
+    return _fold_constants(node)
+
+
+@node_rewriter(None, phase="specialize", tags=_CHEAP + ("constant_folding",))
+def local_constant_folding_late(fgraph, node):
+    """op(constant, ...) -> constant, again after stabilize and specialize built new ones (DimShuffle{x}(c))"""
+    return _fold_constants(node)
+
+
+def _fold_constants(node):
     if not node.inputs or not all(isinstance(i, Constant) for i in node.inputs):
         return None
     if not node.op.do_constant_folding(node):
@@ -59,10 +69,20 @@ def local_cast_to_same_dtype(fgraph, node):
     inner = producer(x, ps.Cast)
     if inner is not None:
         src = inner.inputs[0]
-        mid = np.dtype(x.type.dtype)
-        if src.type.dtype == sop.dtype and np.can_cast(src.type.dtype, mid, "safe"):
+        if src.type.dtype == sop.dtype and _round_trips(src.type.dtype, x.type.dtype):
             return [src]
     return None
+
+
+def _round_trips(src, mid):
+    """True when every value of dtype ``src`` survives a cast to ``mid`` and back."""
+    src, mid = np.dtype(src), np.dtype(mid)
+    if not np.can_cast(src, mid, "safe"):
+        return False
+    if src.kind in "iu" and mid.kind in "fc":
+        # NumPy calls int64 -> float64 "safe", but 2**53 + 1 does not come back
+        return np.finfo(mid).nmant + 1 >= src.itemsize * 8 - (src.kind == "i")
+    return True
 
 
 @node_rewriter([Elemwise], tags=_CHEAP)

@@ -119,9 +119,10 @@ def local_mul_div_canonical(fgraph, node):
                 den.remove(d)
                 cancelled.append(d)
                 break
-    c = 1.0
-    for v, flip in consts:
-        c = c / float(v) if flip else c * float(v)
+    c = np.float64(1.0)
+    with np.errstate(all="ignore"):  # x / 0 folds to inf * x, as the division would give
+        for v, flip in consts:
+            c = c / np.float64(v) if flip else c * np.float64(v)
     n_nodes = _count_nodes(fgraph, out, out.type.dtype)
     n_parts = len(num) + (1 if (c != 1.0 or not num) else 0)
     n_rebuilt = (1 if n_parts > 1 else 0) + (1 if den else 0) + (1 if len(den) > 1 else 0)

@@ -23,6 +23,8 @@ def _fusable(node):
 
 def _will_be_absorbed(fgraph, node):
     """True when this node's only reader is an Elemwise that will absorb it."""
+    if getattr(node.tag, "fusion_root", False):
+        return False
     clients = fgraph.clients.get(node.outputs[0], ())
     if len(clients) == 0:
         return False
@@ -32,7 +34,7 @@ def _will_be_absorbed(fgraph, node):
     return len({c for c, _ in clients}) == 1
 
 
-@node_rewriter([Elemwise], phase="fuse")
+@node_rewriter([Elemwise], phase="fuse", tags=("fast_run", "fusion"))
 def local_elemwise_fusion(fgraph, node):
     """elemwise(elemwise(x), y) -> Elemwise{Composite{...}}(x, y)"""
     if not _fusable(node) or _will_be_absorbed(fgraph, node):
@@ -60,6 +62,7 @@ def local_elemwise_fusion(fgraph, node):
                 continue
         new_inputs = [i for i in p.inputs if i not in ext]
         if len(ext) - 1 + len(dict.fromkeys(new_inputs)) > MAX_INPUTS:
+            p.tag.fusion_root = True  # this group is full: p starts a group of its own on the next pass
             continue
         group.append(p)
         in_group.add(p)
@@ -110,7 +113,10 @@ def _build(fgraph, group, in_group, root, extra_outputs):
             program.append((sop, tuple(args), n.outputs[0].type.dtype))
             ref[n.outputs[0]] = n_in + len(program) - 1
     wanted = [root] + extra_outputs
-    comp = Composite(n_in, program, [ref[v] for v in wanted])
+    comp = Composite(n_in, program, [ref[v] for v in wanted], [v.type.dtype for v in ext])
     outs = [TensorType(v.type.dtype, root.type.shape)() for v in wanted]
     new_node = Apply(Elemwise(comp), ext, outs)
+    # the user lines of every fused node, for error reports (tag.trace is the root's)
+    traces = [t for n in order for t in getattr(n.tag, "fused_traces", [getattr(n.tag, "trace", None)])]
+    new_node.tag.fused_traces = list(dict.fromkeys(t for t in traces if t))
     return {v: o for v, o in zip(wanted, new_node.outputs)}

@@ -8,8 +8,13 @@ shape-only graph costs a few integer operations.
 
 import numpy as np
 
+from ...graph.basic import Constant
 from ...graph.rewriting import node_rewriter
+from ..elemwise import DimShuffle
+from ..join import Join
 from ..shape import Shape, Shape_i, shape_i
+from ..subtensor import Subtensor
+from .utils import fit_to
 
 _CHEAP = ("fast_run", "fast_compile")
 
@@ -68,3 +73,33 @@ def local_shape_of_computed_variable(fgraph, node):
     from ..join import stack
 
     return [stack([shape_i(x, k) for k in range(x.type.ndim)])]
+
+
+@node_rewriter([Subtensor], tags=_CHEAP)
+def local_shape_entry_to_shape_i(fgraph, node):
+    """shape(x)[i] -> shape_i(x, i); stack([a, b, ...])[i] -> the i-th scalar (constant i)"""
+    (k,) = node.op.idx_list if len(node.op.idx_list) == 1 else (None,)
+    v = node.inputs[0]
+    if not isinstance(k, (int, np.integer)) or v.owner is None or v.type.ndim != 1:
+        return None
+    k = int(k)
+    op = v.owner.op
+    if isinstance(op, Shape):
+        x = v.owner.inputs[0]
+        if not -x.type.ndim <= k < x.type.ndim:
+            return None  # out of range: left to raise at run time
+        return [fit_to(shape_i(x, k % x.type.ndim), node.outputs[0])]
+    # the stacked form local_shape_of_computed_variable makes of shape(x): Join{0} of 1-element vectors
+    parts = v.owner.inputs
+    if not isinstance(op, Join) or op.axis != 0 or not -len(parts) <= k < len(parts):
+        return None
+    if any(p.type.shape != (1,) for p in parts):
+        return None
+    part = parts[k % len(parts)]
+    if isinstance(part, Constant):
+        from ..basic import constant
+
+        return [fit_to(constant(np.asarray(part.data).reshape(())), node.outputs[0])]
+    if part.owner is not None and isinstance(part.owner.op, DimShuffle) and part.owner.op.new_order == ("x",):
+        return [fit_to(part.owner.inputs[0], node.outputs[0])]
+    return None

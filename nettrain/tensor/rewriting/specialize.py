@@ -18,8 +18,12 @@ def local_pow_specialize(fgraph, node):
     p = constant_value(y)
     if p is None or not out.type.dtype.startswith("float"):
         return None
+    from ..basic import cast
     from ..math import mul, reciprocal, sqr, sqrt
 
+    if x.type.dtype != out.type.dtype:
+        # int32 ** 2.0 is a float64 power: square in float64, not in (overflowing) int32
+        x = cast(x, out.type.dtype)
     p = float(p)
     if p == 1:
         new = x

@@ -4,11 +4,10 @@ These run in every compile mode that rewrites at all (FAST_RUN and
 FAST_COMPILE), so a program's numerics never depend on the mode.
 """
 
-import numpy as np
 
 from ...graph.rewriting import node_rewriter
 from .. import scalar_op as ps
-from ..elemwise import Elemwise
+from ..elemwise import DimShuffle, Elemwise
 from ..reduction import CAReduce, _expand
 from .utils import fit_to, is_constant, producer
 
@@ -110,29 +109,52 @@ def local_exp_minus_one_to_expm1(fgraph, node):
     return [fit_to(expm1(x), node.outputs[0], node.inputs)]
 
 
+def _shifted_by_own_max(x, axis):
+    """True when ``x`` is ``y - m`` with ``m`` built from ``max(y, axis)`` (this rewrite's own output)."""
+    sub = producer(x, ps.Sub)
+    if sub is None:
+        return False
+    y, m = sub.inputs
+    stack, seen = [m], set()
+    while stack:  # m is DimShuffle(switch(isinf(max(y)), 0, max(y)))
+        v = stack.pop()
+        n = v.owner
+        if n is None or n in seen:
+            continue
+        seen.add(n)
+        if isinstance(n.op, CAReduce):
+            if n.op.reducer == "maximum" and n.inputs[0] is y and n.op.axis == tuple(axis):
+                return True
+            continue
+        if isinstance(n.op, (DimShuffle, Elemwise)):
+            stack.extend(n.inputs)
+    return False
+
+
 @node_rewriter([Elemwise], phase="stabilize", tags=_TAGS)
 def local_logsumexp(fgraph, node):
     """log(sum(exp(x), axis)) -> m + log(sum(exp(x - m), axis)) with m = max(x, axis)"""
     if not isinstance(node.op.scalar_op, ps.Log):
         return None
     s = node.inputs[0].owner
+    keep = None
+    if s is not None and isinstance(s.op, DimShuffle):  # sum(..., keepdims=True)
+        keep, s = s.op, s.inputs[0].owner
     if s is None or not isinstance(s.op, CAReduce) or s.op.reducer != "add":
         return None
     e = producer(s.inputs[0], ps.Exp)
     if e is None:
         return None
     x = e.inputs[0]
-    if x.type.dtype != node.outputs[0].type.dtype:
+    axis = s.op.axis
+    if x.type.dtype != node.outputs[0].type.dtype or _shifted_by_own_max(x, axis):
         return None
     from ..math import exp, isinf, log, switch
 
-    axis = s.op.axis
     m = CAReduce("maximum", axis, x.type.dtype)(x)
     # all -inf (or +inf) along the axis: shift by 0 so the result stays -inf/+inf, not nan
     m = switch(isinf(m), 0, m)
-    shifted = CAReduce("add", axis, x.type.dtype)(exp(x - _expand(m, x.type.ndim, axis)))
-    return [fit_to(m + log(shifted), node.outputs[0])]
-
-
-def _finfo_tiny(dtype):
-    return np.finfo(dtype).tiny
+    res = m + log(CAReduce("add", axis, x.type.dtype)(exp(x - _expand(m, x.type.ndim, axis))))
+    if keep is not None:
+        res = keep(res)
+    return [fit_to(res, node.outputs[0])]

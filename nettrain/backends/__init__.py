@@ -18,11 +18,14 @@ def register_linker(name, cls):
 def get_linker(name):
     """The linker registered as ``name`` ('auto' picks the fastest available)."""
     if name in ("auto", "cvm", "c|py"):
-        name = "c" if "c" in _LINKERS else "py"
+        c = _LINKERS.get("c")
+        name = "c" if c is not None and c.available() else "py"
     try:
         return _LINKERS[name]()
     except KeyError:
         raise ValueError("unknown linker %r; available: %s" % (name, ", ".join(sorted(_LINKERS)))) from None
 
+
+from . import c as _c  # noqa: E402,F401 - registers 'c' (it falls back to 'py' where no compiler works)
 
 __all__ = ["get_linker", "register_linker", "PythonLinker"]

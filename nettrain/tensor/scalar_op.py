@@ -375,6 +375,11 @@ def _np_erfinv(x):
     return _special.erfinv(x)
 
 
+def _np_reciprocal(x):
+    # np.reciprocal of an integer array divides in integers (1 // x); the op's result is a float
+    return np.true_divide(1, x)
+
+
 def _np_sqr(x):
     return np.multiply(x, x)
 
@@ -417,7 +422,7 @@ Log10 = _simple("Log10", np.log10, _g_log10)
 Log1p = _simple("Log1p", np.log1p, _g_log1p)
 Sqrt = _simple("Sqrt", np.sqrt, _g_sqrt)
 Sqr = _simple("Sqr", _np_sqr, _g_sqr, dtype_rule="ufunc", bool_as_int=True)
-Reciprocal = _simple("Reciprocal", np.reciprocal, _g_reciprocal, dtype_rule="float")
+Reciprocal = _simple("Reciprocal", _np_reciprocal, _g_reciprocal, dtype_rule="float")
 Sin = _simple("Sin", np.sin, _g_sin)
 Cos = _simple("Cos", np.cos, _g_cos)
 Tan = _simple("Tan", np.tan, _g_tan)

@@ -1,0 +1,113 @@
+"""The C linker: compiled kernels where the registry has them, ``perform`` elsewhere.
+
+``make_thunk`` follows the Python linker's contract (same storage plan, same
+steps, same error reporting).  All kernels of a function go into ONE C source
+compiled by ONE compiler call; the source depends only on the graph's ops,
+dtypes and ranks (constants are kernel arguments), so functions that differ
+only in constant values share the compiled library through the cache.
+"""
+
+import functools
+import importlib.util
+import os
+import warnings
+
+from ..errors import reraise_with_op
+from ..python import PythonLinker, storage_plan
+from . import elemwise as _elemwise  # noqa: F401 - registers Elemwise kernels
+from . import reduction as _reduction  # noqa: F401 - registers CAReduce kernels
+from .compiler import CompileError, available, build_library
+from .registry import NAME, c_kernel
+from .table import PRELUDE
+
+# OpenMP workers that spin between kernels steal the CPU from the Python
+# thread running the next node (and from other processes); let them sleep.
+# Read once, when the first kernel library loads libgomp; users may override.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+_warned = []
+
+
+@functools.lru_cache(maxsize=None)
+def _has_cffi():
+    return importlib.util.find_spec("cffi") is not None
+
+
+def usable():
+    """True when C kernels can be built and loaded here (a C compiler and cffi)."""
+    return available() and _has_cffi()
+
+
+def _warn_once(msg):
+    if not _warned:
+        _warned.append(msg)
+        warnings.warn(msg, RuntimeWarning, stacklevel=4)
+
+
+def function_source(kernels):
+    """``(source, cdef, names)`` for a list of kernels; equal kernels share one function."""
+    names, bodies, cdefs, seen = [], [], [], {}
+    for k in kernels:
+        name = seen.get(k.source)
+        if name is None:
+            name = "nt_k%d" % len(seen)
+            seen[k.source] = name
+            bodies.append(k.source.replace(NAME, name))
+            cdefs.append(k.cdef.replace(NAME, name))
+        names.append(name)
+    return PRELUDE + "\n" + "\n".join(bodies), "\n".join(cdefs), names
+
+
+class CLinker:
+    """Runs nodes with compiled C kernels; nodes without one run ``perform``."""
+
+    name = "c"
+
+    def __init__(self):
+        #: (source, cdef) of the last function linked, for tests and debugging
+        self.last_source = None
+
+    @staticmethod
+    def available():
+        """True when a C compiler and cffi work here (else 'c' falls back to 'py')."""
+        return usable()
+
+    def make_thunk(self, fgraph, input_cells, allow_gc=True):
+        """Return ``(run, cells)``; ``run()`` computes every output cell."""
+        if not usable():
+            _warn_once("no working C compiler (config.cxx) or no cffi; the 'c' linker falls back to the Python linker")
+            return PythonLinker().make_thunk(fgraph, input_cells, allow_gc)
+        steps, cells = storage_plan(fgraph, input_cells, allow_gc)
+        kernels = [(i, c_kernel(s.node.op, s.node)) for i, s in enumerate(steps)]
+        kernels = [(i, k) for i, k in kernels if k is not None]
+        runners = [s.perform for s in steps]
+        keep = None
+        if kernels:
+            source, cdef, names = function_source([k for _, k in kernels])
+            self.last_source = (source, cdef)
+            try:
+                ffi, lib = build_library(source, cdef)
+            except CompileError as e:
+                # a bug in nettrain's code generation: keep the program running
+                warnings.warn("C kernels failed to compile; using the Python linker.\n%s" % e, RuntimeWarning)
+                return PythonLinker().make_thunk(fgraph, input_cells, allow_gc)
+            for (i, k), name in zip(kernels, names):
+                runners[i] = k.bind(getattr(lib, name), ffi)
+            keep = (ffi, lib)
+        plan = tuple((r, s.node, s.inputs, s.outputs, s.clear) for r, s in zip(runners, steps))
+
+        def run():
+            for perform, node, ins, outs, clear in plan:
+                args = [c[0] for c in ins]
+                try:
+                    perform(node, args, outs)
+                except Exception as e:  # noqa: BLE001 - re-raised with context
+                    reraise_with_op(node, args, e)
+                for c in clear:
+                    c[0] = None
+
+        run.library = keep  # the library stays loaded while the function lives
+        return run, cells
+
+
+__all__ = ["CLinker", "function_source", "usable"]

@@ -1,0 +1,37 @@
+"""C kernels registered by op class (DESIGN.md §2: backends own the code).
+
+``c_kernel(op, node)`` returns a :class:`Kernel` for ``node`` or None, in
+which case the linker runs the node's ``perform``.  Op families register
+their code generator with ``@c_kernel.register(OpClass)``.
+"""
+
+import functools
+
+#: placeholder for the function name in a kernel's source and cdef; the
+#: linker replaces it, so equal kernels have equal text and are built once
+NAME = "NT_KERNEL"
+
+
+class Kernel:
+    """C source of one exported function and how to call it for a node.
+
+    ``source`` and ``cdef`` use :data:`NAME` for the function name.
+    ``bind(fn, ffi)`` returns ``run(node, args, output_cells)``, the same
+    contract as ``Op.perform``, calling the compiled function ``fn``.
+    """
+
+    __slots__ = ("source", "cdef", "bind")
+
+    def __init__(self, source, cdef, bind):
+        self.source = source
+        self.cdef = cdef
+        self.bind = bind
+
+
+@functools.singledispatch
+def c_kernel(op, node):
+    """The C kernel of ``node`` (whose op is ``op``), or None to use ``perform``."""
+    return None
+
+
+__all__ = ["Kernel", "NAME", "c_kernel"]

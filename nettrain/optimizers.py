@@ -110,7 +110,11 @@ class Optimizer:
         self._lr_dtype_fixed = True
         if len(dtypes) == 1 and self.lr.type.dtype not in dtypes:
             (dt,) = dtypes
-            self.lr = shared(np.asarray(self.lr.get_value(), dtype=dt), name="%s.lr" % self.name)
+            # keep the same shared variable (others may hold it): only its value's dtype changes
+            from .tensor.type import TensorType
+
+            self.lr.type = TensorType(dt, ())
+            self.lr.container[0] = np.asarray(self.lr.get_value(), dtype=dt)
 
     def _clip(self, grads):
         if self.clipvalue is not None:

@@ -104,11 +104,11 @@ class Scan(Op):
         inits = outer[info.n_seq : info.n_seq + info.n_state]
         outs = []
         n_traj = info.n_state - info.n_shared
-        for i, (init, inner_out) in enumerate(zip(inits[:n_traj], self.inner_outputs[:n_traj])):
-            step_ndim = init.type.ndim if info.single_init[i] else init.type.ndim - 1
-            outs.append(TensorType(inner_out.type.dtype, (None,) * (step_ndim + 1))())
+        # each step's static shape is what the inner graph guarantees for every step
+        for inner_out in self.inner_outputs[:n_traj]:
+            outs.append(TensorType(inner_out.type.dtype, (None,) + tuple(inner_out.type.shape))())
         for inner_out in self.inner_outputs[info.n_state : info.n_state + info.n_nit]:
-            outs.append(TensorType(inner_out.type.dtype, (None,) * (inner_out.type.ndim + 1))())
+            outs.append(TensorType(inner_out.type.dtype, (None,) + tuple(inner_out.type.shape))())
         for i in range(n_traj, info.n_state):
             outs.append(inits[i].type())
         return Apply(self, [n_steps] + outer, outs)

@@ -307,3 +307,12 @@ def test_mrg_random_streams_api():
     np.testing.assert_array_equal(theano.function([], again)(), ru)
     with pytest.raises(TypeError, match="a must be None"):
         srng.choice(size=1, a=3, p=pv)
+
+
+def test_generator_state_arrays_round_trip_pcg64_with_128_bit_integers():
+    from nettrain.tensor.random.type import generator_state_from_arrays, generator_state_to_arrays
+
+    g = np.random.default_rng(0)
+    g.random(5)
+    h = generator_state_from_arrays(generator_state_to_arrays(g))
+    np.testing.assert_array_equal(g.random(4), h.random(4))

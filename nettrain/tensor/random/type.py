@@ -43,6 +43,8 @@ def generator_state_to_arrays(gen):
                 walk(key + ".", v)
             elif isinstance(v, str):
                 out[key] = np.array(v)  # the bit generator's class name
+            elif isinstance(v, (int, np.integer)) and not 0 <= int(v) < 2**64:
+                out[key + "#int"] = np.array(str(int(v)))  # e.g. PCG64's 128-bit state, as decimal text
             else:
                 out[key] = np.array(v, dtype=np.uint64) if not isinstance(v, np.ndarray) else v.copy()
 
@@ -54,10 +56,15 @@ def generator_state_from_arrays(arrays):
     """Rebuild a Generator from :func:`generator_state_to_arrays` output."""
     state = {}
     for key, v in arrays.items():
+        if key.endswith("#int"):
+            key, v = key[: -len("#int")], int(str(np.asarray(v)))
         parts = key.split(".")
         d = state
         for p in parts[:-1]:
             d = d.setdefault(p, {})
+        if isinstance(v, int):
+            d[parts[-1]] = v
+            continue
         v = np.asarray(v)
         if v.dtype.kind in "US":
             d[parts[-1]] = str(v)

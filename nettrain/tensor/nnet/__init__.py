@@ -8,3 +8,5 @@ from ..math import sigmoid, softplus  # noqa: F401
 from .activations import *  # noqa: F401,F403
 from .crossentropy import *  # noqa: F401,F403
 from .softmax_ops import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
+from . import bn  # noqa: F401

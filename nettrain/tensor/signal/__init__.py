@@ -1,1 +1,3 @@
 """``T.signal``: signal-processing ops (pooling lives in ``pool``)."""
+
+from . import pool  # noqa: F401

@@ -314,10 +314,13 @@ class Function:
         allow = maker.allow_input_downcast
         self._strict = [s.strict for s in specs]
         self._downcast = [s.allow_downcast if s.allow_downcast is not None else allow for s in specs]
-        self._fast = [
-            (getattr(t, "numpy_dtype", None), getattr(t, "ndim", None), all(d is None for d in getattr(t, "shape", ())))
-            for t in self._types
-        ]
+        # per input: (dtype, ndim, no static lengths, NumPy scalar type accepted as is) for the
+        # checks that let most arguments skip Type.filter
+        self._fast = []
+        for t, strict in zip(self._types, self._strict):
+            dt, nd = getattr(t, "numpy_dtype", None), getattr(t, "ndim", None)
+            free = all(d is None for d in getattr(t, "shape", ()))
+            self._fast.append((dt, nd, free, dt.type if dt is not None and nd == 0 and not strict else None))
         linker = maker.mode.get_linker()
         self._run, cells = linker.make_thunk(fg, in_cells, allow_gc=config.allow_gc)
         self.storage_map = cells  # variable -> one-element cell, for introspection
@@ -332,6 +335,10 @@ class Function:
         self._kind = maker.kind
         self._keys = maker.keys
         self.trust_input = False
+        # precomputed for __call__: the cells emptied after a call, the fast-path input checks
+        self._clear_in = tuple(c for c, s in zip(self._cells, specs) if s.update is None)
+        self._fast_in = tuple(zip(self._cells, self._fast))
+        self._single = self._out_cells[0] if maker.kind == "single" and not self._any_copy else None
 
     # ------------------------------------------------------------------ call
     def _bad_input(self, i, arg, exc):
@@ -344,15 +351,40 @@ class Function:
         )  # fmt: skip
 
     def _filter(self, i, arg):
-        dt, nd, free = self._fast[i]
+        dt, nd, free, scalar = self._fast[i]
         if type(arg) is np.ndarray and arg.dtype == dt and arg.ndim == nd and free:
             return arg
+        if type(arg) is scalar:
+            return np.asarray(arg)
         try:
             return self._types[i].filter(arg, strict=self._strict[i], allow_downcast=self._downcast[i])
         except (TypeError, ValueError) as e:
             raise self._bad_input(i, arg, e) from None
 
     def __call__(self, *args, **kwargs):
+        if kwargs or len(args) != self._n_in:
+            return self._call_general(args, kwargs)
+        # every input given by position: inline the common checks of _filter
+        ndarray, i = np.ndarray, 0
+        for arg, (cell, (dt, nd, free, scalar)) in zip(args, self._fast_in):
+            t = type(arg)
+            if t is ndarray and free and (arg.dtype is dt or arg.dtype == dt) and arg.ndim == nd:
+                cell[0] = arg
+            elif t is scalar:
+                cell[0] = np.asarray(arg)
+            else:
+                cell[0] = self._filter(i, arg)
+            i += 1
+        self._run()
+        single = self._single
+        if single is not None and not self._upd:
+            out = single[0]
+            for c in self._clear_in:
+                c[0] = None
+            return out
+        return self._finish()
+
+    def _call_general(self, args, kwargs):
         cells = self._cells
         n = len(args)
         if n > self._n_in:
@@ -382,6 +414,10 @@ class Function:
                     s = self.maker.specs[i]
                     raise TypeError("missing argument %d (%s) and it has no default value" % (i, s.name or s.variable))
         self._run()
+        return self._finish()
+
+    def _finish(self):
+        """Outputs of the run just done: copy where needed, write the updates, empty the input cells."""
         outs = [c[0] for c in self._out_cells]
         if self._any_copy:
             outs = [np.array(o, copy=True) if c else o for o, c in zip(outs, self._copy)]
@@ -392,9 +428,8 @@ class Function:
             vals = [cell[0] for _, cell in upd]
             for (container, _), v in zip(upd, vals):
                 container[0] = v
-        for i in range(self._n_in):
-            if self.maker.specs[i].update is None:
-                cells[i][0] = None
+        for c in self._clear_in:
+            c[0] = None
         kind = self._kind
         if kind == "single":
             return outs[0]

@@ -8,19 +8,22 @@ One exported function per node::
 with the output's shape): one flat loop the compiler vectorizes.  Otherwise
 ``meta`` holds the output shape followed by each operand's byte strides
 (0 along broadcast dimensions, computed in Python) and nested loops walk
-them.  Both paths use OpenMP threads above ``NT_PAR_MIN`` elements when the
-library is built with ``-fopenmp``.  A composite becomes straight-line code
+them.  Both paths use OpenMP threads above ``NT_PAR_MIN`` elements
+(``NT_PAR_MIN_HEAVY`` when the body calls libm functions) when the library is
+built with ``-fopenmp``.  A composite becomes straight-line code
 with one temporary per step, converted to the step's dtype exactly as the
 Python reference converts each step's result.
 """
 
 import math
+import re
 
 import numpy as np
 
 from ...tensor.composite import Composite
 from ...tensor.elemwise import Elemwise
-from .registry import NAME, Kernel, c_kernel
+from .buffers import OutputPool
+from .registry import NAME, Kernel, c_kernel, fast_from_buffer
 from .table import C_TYPES, convert, scalar_expr
 
 
@@ -68,6 +71,10 @@ def body(node):
     return lines, outs
 
 
+# libm calls make a loop compute-bound: worth threads at smaller sizes
+_HEAVY = re.compile(r"\b(exp|exp2|expm1|log|log2|log10|log1p|a?sinh?|a?cosh?|a?tanh?|atan2|erfc?|pow|fmod)f?\(")
+
+
 def _scalar_inputs(node):
     """Which inputs are statically one element (length 1 in every dimension)."""
     return [all(s == 1 for s in v.type.shape) for v in node.inputs]
@@ -79,6 +86,7 @@ def _source(node, lines, outs):
     nin, nout, ndim = len(in_dt), len(out_dt), node.outputs[0].type.ndim
     nops = nin + nout
     scalar = _scalar_inputs(node)
+    pmin = "NT_PAR_MIN_HEAVY" if _HEAVY.search("\n".join(lines)) else "NT_PAR_MIN"
     params = ", ".join("char *p%d" % k for k in range(nops))
     src = ["NT_EXPORT void %s(int64_t n, const int64_t *meta, %s)" % (NAME, params), "{"]
     # -- contiguous path: typed restrict pointers, one flat loop
@@ -89,7 +97,7 @@ def _source(node, lines, outs):
         src.append("    %s *restrict b%d = (%s *)p%d;" % (C_TYPES[d], k, C_TYPES[d], nin + k))
     # inputs of static shape (1, ..., 1) hold one value: read it once
     src += ["    const %s v%d = a%d[0];" % (C_TYPES[d], i, i) for i, d in enumerate(in_dt) if scalar[i]]
-    src += ["#ifdef _OPENMP", "#pragma omp parallel for simd schedule(static) if(parallel: n >= NT_PAR_MIN)",
+    src += ["#ifdef _OPENMP", "#pragma omp parallel for simd schedule(static) if(parallel: n >= %s)" % pmin,
             "#endif", "    for (int64_t i = 0; i < n; i++) {"]  # fmt: skip
     src += ["      const %s v%d = a%d[i];" % (C_TYPES[d], i, i) for i, d in enumerate(in_dt) if not scalar[i]]
     src += ["      " + ln for ln in lines]
@@ -114,14 +122,14 @@ def _source(node, lines, outs):
     for d in range(ndim - 1):
         ind = "    " + "  " * d
         if d == 0:
-            src += ["#ifdef _OPENMP", "#pragma omp parallel for schedule(static) if(n >= NT_PAR_MIN)", "#endif"]
+            src += ["#ifdef _OPENMP", "#pragma omp parallel for schedule(static) if(n >= %s)" % pmin, "#endif"]
         src.append("%sfor (int64_t j%d = 0; j%d < s%d; j%d++) {" % (ind, d, d, d, d))
         for k in ops:
             base = "p%d" % k if d == 0 else "q%d_%d" % (k, d - 1)
             src.append("%s  char *q%d_%d = %s + j%d * st%d_%d;" % (ind, k, d, base, d, k, d))
     ind = "    " + "  " * last
     base = {k: ("p%d" % k if ndim == 1 else "q%d_%d" % (k, ndim - 2)) for k in ops}
-    par = "parallel for simd schedule(static) if(parallel: n >= NT_PAR_MIN)" if ndim == 1 else "simd"
+    par = "parallel for simd schedule(static) if(parallel: n >= %s)" % pmin if ndim == 1 else "simd"
     # unit strides in the last dimension: typed pointers, a loop the compiler vectorizes
     src.append("%sif (unit) {" % ind)
     src += ["%s  %s *restrict c%d = (%s *)%s;" % (ind, _const(k, nin) + types[k], k, _const(k, nin) + types[k], base[k])
@@ -132,7 +140,7 @@ def _source(node, lines, outs):
     src += [ind + "    " + ln for ln in lines]
     src += ["%s    c%d[i] = %s;" % (ind, nin + j, o) for j, o in enumerate(outs)]
     src += ["%s  }" % ind, "%s} else {" % ind]
-    par = "parallel for schedule(static) if(n >= NT_PAR_MIN)" if ndim == 1 else None
+    par = "parallel for schedule(static) if(n >= %s)" % pmin if ndim == 1 else None
     if par:
         src += ["#ifdef _OPENMP", "#pragma omp %s" % par, "#endif"]
     src.append("%s  for (int64_t i = 0; i < s%d; i++) {" % (ind, last))
@@ -198,10 +206,12 @@ def _bind(node):
     scal = tuple(i for i in range(len(scalar)) if scalar[i])
     ones = (1,) * ndim
     f0 = full[0] if full else None
+    one_out, odt = len(out_dtypes) == 1, out_dtypes[0]
     ndarray, asarray, empty = np.ndarray, np.asarray, np.empty
 
     def bind(fn, ffi):
-        fb, cast, null, new = ffi.from_buffer, ffi.cast, ffi.NULL, ffi.new
+        fb, cast, null, new = fast_from_buffer(ffi), ffi.cast, ffi.NULL, ffi.new
+        pools = [OutputPool(dt) for dt in out_dtypes]
 
         def ptr(a):
             if a.flags.c_contiguous:
@@ -229,7 +239,7 @@ def _bind(node):
                 oshape = tuple(arrs[src[0]].shape[d] if src else 1 for d, src in enumerate(sources))
             n = math.prod(oshape)
             if fast and all(arrs[i].flags.c_contiguous for i in full):
-                res = [empty(oshape, dt) for dt in out_dtypes]
+                res = [p.empty(oshape) for p in pools]
                 if n:
                     fn(n, null, *[fb(a) for a in arrs], *[fb(r) for r in res])
             else:
@@ -241,15 +251,17 @@ def _bind(node):
 
         def run0(node, args, outs):
             # rank 0: no shapes to check, always the contiguous path
-            ptrs = []
             for a, dt in zip(args, in_dtypes):
-                if type(a) is not ndarray or (a.dtype is not dt and a.dtype != dt):
-                    a = asarray(a, dtype=dt)
-                ptrs.append(fb(a))
+                if type(a) is not ndarray or a.dtype is not dt:
+                    args = [asarray(a, dtype=dt) for a, dt in zip(args, in_dtypes)]
+                    break
+            if one_out:  # the usual case, without the lists
+                r = empty((), odt)
+                fn(1, null, *map(fb, args), fb(r))
+                outs[0][0] = r
+                return
             res = [empty((), dt) for dt in out_dtypes]
-            for r in res:
-                ptrs.append(fb(r))
-            fn(1, null, *ptrs)
+            fn(1, null, *map(fb, args), *map(fb, res))
             for cell, r in zip(outs, res):
                 cell[0] = r
 

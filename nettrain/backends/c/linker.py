@@ -14,7 +14,9 @@ import warnings
 
 from ..errors import reraise_with_op
 from ..python import PythonLinker, storage_plan
+from . import blas as _blas  # noqa: F401 - registers Dot/Gemm/Gemv/Ger kernels (when a BLAS is found)
 from . import elemwise as _elemwise  # noqa: F401 - registers Elemwise kernels
+from . import nnet as _nnet  # noqa: F401 - registers softmax / crossentropy kernels
 from . import reduction as _reduction  # noqa: F401 - registers CAReduce kernels
 from .compiler import CompileError, available, build_library
 from .registry import NAME, c_kernel

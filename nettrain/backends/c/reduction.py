@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from ...tensor.reduction import _IDENTITY, CAReduce
-from .registry import NAME, Kernel, c_kernel
+from .registry import NAME, Kernel, c_kernel, fast_from_buffer
 from .table import C_TYPES, convert
 
 _INT_LIMITS = {"int8": "INT8", "int16": "INT16", "int32": "INT32", "int64": "INT64",
@@ -199,7 +199,7 @@ def _bind(node):
     ndarray, asarray, empty = np.ndarray, np.asarray, np.empty
 
     def bind(fn, ffi):
-        fb, cast, null, new = ffi.from_buffer, ffi.cast, ffi.NULL, ffi.new
+        fb, cast, null, new = fast_from_buffer(ffi), ffi.cast, ffi.NULL, ffi.new
 
         def run(node, args, outs):
             x = args[0]

@@ -36,7 +36,12 @@ PRELUDE = r"""
 #include <stddef.h>
 #include <math.h>
 #define NT_EXPORT __attribute__((visibility("default")))
-#define NT_PAR_MIN 65536
+/* OpenMP thresholds (elements).  Waking sleeping workers costs tens of
+   microseconds, and memory-bound loops gain little from a second thread
+   (BLAS workers often still spin on the other cores), so only large loops
+   of cheap operations are split; loops calling libm functions split sooner. */
+#define NT_PAR_MIN (1 << 22)
+#define NT_PAR_MIN_HEAVY (1 << 18)
 typedef uint8_t nt_bool;
 /* glibc >= 2.35 ships SIMD variants (libmvec) of these; declaring them lets
    the vectorizer call them from "omp simd" loops without -ffast-math. */

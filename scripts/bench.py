@@ -287,12 +287,149 @@ def bench_rnn(table, repeat):
         table.add(w, "PyTorch eager", _median_time(torch_fn, repeat), base)
 
 
+# ------------------------------------------------------------------- LeNet
+def _lenet_nettrain(linker):
+    """(train step f(x, y) -> loss, loss-only g(x, y), {name: initial weights})."""
+    from nettrain import layers as L
+    from nettrain import losses
+
+    model = L.Sequential([L.Conv2D(20, 5, activation="relu"), L.MaxPool2D(2),
+                          L.Conv2D(50, 5, activation="relu"), L.MaxPool2D(2), L.Flatten(),
+                          L.Dense(500, activation="relu"), L.Dense(10)], seed=0)  # fmt: skip
+    x, y = T.tensor("float32", shape=(None, 1, 28, 28), name="x"), T.ivector("y")
+    cost = losses.categorical_crossentropy(model(x), y)  # builds the layers lazily, in x's dtype
+    params = model.params()
+    assert all(p.type.dtype == "float32" for p in params)
+    upd = [(p, p - np.float32(0.01) * g) for p, g in zip(params, T.grad(cost, params))]
+    mode = theano.Mode(linker=linker)
+    weights = {k: v.get_value() for k, v in model.named_params().items()}
+    return theano.function([x, y], cost, updates=upd, mode=mode), theano.function([x, y], cost, mode=mode), weights
+
+
+def _np_conv(x, w):
+    """Valid cross-correlation by im2col: (N, C, H, W) * (F, C, k, k) -> (N, F, H-k+1, W-k+1), and the windows."""
+    win = np.lib.stride_tricks.sliding_window_view(x, w.shape[2:], axis=(2, 3))
+    return np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2), win
+
+
+def _np_pool(x):
+    n, c, h, w = x.shape
+    y = x.reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+    return y, lambda g: (x == y.repeat(2, 2).repeat(2, 3)) * g.repeat(2, 2).repeat(2, 3)
+
+
+def _numpy_lenet_step(p, xv, yv):
+    """Hand-written forward + backward + SGD of LeNet (ReLU, max-pool 2) in NumPy."""
+    W0, b0, W1, b1, W2, b2, W3, b3 = p
+    z0, win0 = _np_conv(xv, W0)
+    h0, pool0 = _np_pool(np.maximum(z0 + b0[:, None, None], 0))
+    z1, win1 = _np_conv(h0, W1)
+    h1, pool1 = _np_pool(np.maximum(z1 + b1[:, None, None], 0))
+    f = h1.reshape(len(xv), -1)
+    h2 = np.maximum(f @ W2 + b2, 0)
+    z = h2 @ W3 + b3
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    d = e / e.sum(axis=1, keepdims=True)
+    d[np.arange(len(yv)), yv] -= 1
+    d /= len(yv)
+    g3, d2 = (h2.T @ d, d.sum(0)), (d @ W3.T) * (h2 > 0)
+    g2, df = (f.T @ d2, d2.sum(0)), d2 @ W2.T
+    d1 = pool1(df.reshape(h1.shape)) * (z1 + b1[:, None, None] > 0)
+    g1 = (np.tensordot(d1, win1, axes=([0, 2, 3], [0, 2, 3])), d1.sum((0, 2, 3)))
+    gpad = np.pad(d1, ((0, 0), (0, 0), (4, 4), (4, 4)))  # input gradient: full correlation with flipped filters
+    dh0 = _np_conv(gpad, W1[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))[0]
+    d0 = pool0(dh0) * (z0 + b0[:, None, None] > 0)
+    g0 = (np.tensordot(d0, win0, axes=([0, 2, 3], [0, 2, 3])), d0.sum((0, 2, 3)))
+    for p_, g in zip(p, g0 + g1 + g2 + g3):
+        p_ -= np.float32(0.01) * g
+
+
+def _torch_lenet(torch, weights):
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(1, 20, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(20, 50, 5), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(800, 500), nn.ReLU(), nn.Linear(500, 10))
+    with torch.no_grad():  # the same initial weights as nettrain (Dense W is (in, out), Linear's is (out, in))
+        for mod, key in ((model[0], "conv2d0"), (model[3], "conv2d1"), (model[7], "dense0"), (model[9], "dense1")):
+            w = weights[key + ".W"]
+            mod.weight.copy_(torch.from_numpy(w.T.copy() if w.ndim == 2 else w))
+            mod.bias.copy_(torch.from_numpy(weights[key + ".b"]))
+    return model
+
+
+def bench_lenet(table, repeat):
+    """LeNet (conv 5x5x20, pool 2, conv 5x5x50, pool 2, dense 500, dense 10) SGD step on a batch of 64."""
+    rng = np.random.default_rng(3)
+    xv = rng.random((64, 1, 28, 28), dtype=np.float32)
+    yv = rng.integers(0, 10, size=64).astype(np.int32)
+    w = "LeNet train step, batch 64 of 1x28x28 float32"
+    fns, losses_at_start, notes = {}, {}, {}
+    for linker in _linkers():
+        f, loss, weights = _lenet_nettrain(linker)
+        losses_at_start[linker] = float(loss(xv, yv))
+        fns["nettrain (%s)" % linker] = lambda f=f: f(xv, yv)
+    order = ["conv2d0.W", "conv2d0.b", "conv2d1.W", "conv2d1.b", "dense0.W", "dense0.b", "dense1.W", "dense1.b"]
+    numpy_params = [weights[k].copy() for k in order]
+    fns = {"NumPy (hand-written, im2col)": lambda: _numpy_lenet_step(numpy_params, xv, yv), **fns}
+    torch = _optional("torch")
+    if torch is not None:
+        model = _torch_lenet(torch, weights)
+        tx, ty = torch.from_numpy(xv), torch.from_numpy(yv.astype(np.int64))
+        with torch.no_grad():
+            ref = float(torch.nn.functional.cross_entropy(model(tx), ty))
+        for linker, value in losses_at_start.items():  # same weights, same loss: the graphs compute the same thing
+            np.testing.assert_allclose(value, ref, rtol=1e-4, err_msg="nettrain (%s) vs PyTorch" % linker)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+
+        def torch_step():
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(tx), ty).backward()
+            opt.step()
+
+        fns["PyTorch eager (%d threads)" % torch.get_num_threads()] = torch_step
+    pt = _optional("pytensor")
+    if pt is not None:
+        try:
+            fns["PyTensor"] = _pytensor_lenet(pt, weights, xv, yv)
+        except Exception as exc:  # noqa: BLE001 - PyTensor versions differ in where conv/pool live
+            notes["PyTensor"] = "skipped: %s: %s" % (type(exc).__name__, exc)
+    # One implementation at a time: BLAS / OpenMP threads of one left spinning would slow the next one down.
+    medians = {label: _median_time(fn, repeat) for label, fn in fns.items()}
+    base = medians["NumPy (hand-written, im2col)"]
+    t_torch = next((t for k, t in medians.items() if k.startswith("PyTorch")), None)
+    for label, t in medians.items():
+        vs_torch = "%.2fx PyTorch" % (t / t_torch) if t_torch and not label.startswith("PyTorch") else ""
+        table.add(w, label, t, base, vs_torch)
+    for label, note in notes.items():
+        table.add(w, label, None, None, note)
+
+
+def _pytensor_lenet(pt, weights, xv, yv):
+    """A callable running the same training step compiled by PyTensor."""
+    import pytensor.tensor as ptt
+    from pytensor.tensor.conv import conv2d
+    from pytensor.tensor.signal.pool import pool_2d
+
+    p = {k: pt.shared(v) for k, v in weights.items()}
+    x, y = ptt.tensor4("x", dtype="float32"), ptt.ivector("y")
+    h = x
+    for k in ("conv2d0", "conv2d1"):
+        h = pool_2d(ptt.maximum(conv2d(h, p[k + ".W"], filter_flip=False) + p[k + ".b"].dimshuffle("x", 0, "x", "x"),
+                                0), (2, 2), ignore_border=True)  # fmt: skip
+    h = ptt.maximum(ptt.dot(h.flatten(2), p["dense0.W"]) + p["dense0.b"], 0)
+    z = ptt.dot(h, p["dense1.W"]) + p["dense1.b"]
+    cost = -ptt.mean(ptt.special.log_softmax(z, axis=1)[ptt.arange(y.shape[0]), y])
+    params = list(p.values())
+    upd = [(v, v - np.float32(0.01) * g) for v, g in zip(params, pt.grad(cost, params))]
+    f = pt.function([x, y], cost, updates=upd)
+    return lambda: f(xv, yv)
+
 BENCHES = {
     "machine": bench_machine,
     "overhead": bench_overhead,
     "fused": bench_fused,
     "mlp": bench_mlp,
     "rnn": bench_rnn,
+    "lenet": bench_lenet,
 }
 
 

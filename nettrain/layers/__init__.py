@@ -22,10 +22,12 @@ from .dense import *  # noqa: F401,F403
 from .misc import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .recurrent import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
 from .base import __all__ as _base_all
 from .dense import __all__ as _dense_all
 from .misc import __all__ as _misc_all
 from .normalization import __all__ as _norm_all
 from .recurrent import __all__ as _rec_all
+from .conv import __all__ as _conv_all
 
-__all__ = ["init"] + _base_all + _dense_all + _misc_all + _norm_all + _rec_all
+__all__ = ["init"] + _base_all + _dense_all + _misc_all + _norm_all + _rec_all + _conv_all

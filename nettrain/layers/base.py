@@ -129,6 +129,23 @@ class Layer:
         return "%s %r" % (type(self).__name__, self.path() or self.name or "")
 
     # ---------------------------------------------------------- parameters
+    def warn_if_upcast(self, x):
+        """Warn (once per layer) when float64 parameters would turn a lower-precision input into float64."""
+        dt = getattr(getattr(x, "type", None), "dtype", "")
+        if not dt.startswith("float") or dt == "float64" or getattr(self, "_upcast_warned", False):
+            return
+        wide = [n for n, v in self.named_params().items() if v.type.dtype == "float64"]
+        if wide:
+            import warnings
+
+            self._upcast_warned = True
+            warnings.warn(
+                "layer %r has float64 parameters (%s) but a %s input: the result is float64. Create the layer "
+                "with dtype=%r, set nettrain.config.floatX, or leave in_units/in_channels unset so the parameters "
+                "take the input's dtype" % (self.path() or type(self).__name__, ", ".join(wide[:3]), dt, dt),
+                stacklevel=3,
+            )
+
     def _param_dtype(self, like=None):
         if self.dtype is not None:
             return self.dtype

@@ -149,6 +149,7 @@ class Conv2D(Layer):
         x = _check_image(x, "Conv2D")
         if self.W is None:
             self.build(static_dim(x, 1, "Conv2D"), self._param_dtype(x))
+        self.warn_if_upcast(x)
         c = x.type.shape[1]
         if c is not None and c != self.in_channels:
             raise ValueError("Conv2D %r expects %d input channels, got %s" % (self.path(), self.in_channels, x.type))

@@ -78,6 +78,7 @@ class Dense(Layer):
             raise ValueError("Dense: the input must have at least one dimension, got %s" % x.type)
         if self.W is None:
             self.build(static_dim(x, -1, "Dense"), self._param_dtype(x))
+        self.warn_if_upcast(x)
         n = x.type.shape[-1]
         if n is not None and n != self.in_units:
             raise ValueError("Dense %r expects %d input features, got %s" % (self.path(), self.in_units, x.type))

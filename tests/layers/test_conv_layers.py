@@ -212,3 +212,19 @@ def test_batchnorm_on_images_normalizes_each_channel():
                                                                             "running_var"]  # fmt: skip
     np.testing.assert_allclose(bn.running_mean.get_value(), 0.5 * mu, rtol=1e-10)
     np.testing.assert_allclose(bn.running_var.get_value(), 0.5 + 0.5 * var, rtol=1e-10)
+
+
+def test_float64_parameters_with_a_float32_input_warn_once():
+    import warnings
+
+    layer = L.Dense(3, in_units=4, dtype="float64")
+    x = T.fmatrix("x")
+    with pytest.warns(UserWarning, match="float64 parameters"):
+        layer(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layer(x)  # once per layer
+    lazy = L.Dense(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert lazy(T.tensor("float32", shape=(None, 4))).dtype == "float32"

@@ -104,7 +104,7 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, out_type=None, abs_tol=N
                 raise GradientError(i, abs_err, rel_err, a, num, abs_tol, rel_tol)
 
 
-__all__ = ["verify_grad", "GradientError", "check_infer_shape"]
+__all__ = ["verify_grad", "GradientError", "check_infer_shape", "op_names"]
 
 
 def check_infer_shape(out, inputs, values, mode=None):
@@ -131,3 +131,31 @@ def check_infer_shape(out, inputs, values, mode=None):
     if np.shape(res[0]) != got:
         raise AssertionError("infer_shape of %s gives %s but the computed output has shape %s"
                              % (node.op, got, np.shape(res[0])))  # fmt: skip
+
+
+def op_names(f):
+    """Class names of a compiled function's ops, in execution order, with Elemwise and fused
+    programs opened up (``['Exp', 'Mul', 'CAReduce']``); for tests of rewrites.
+
+    Examples
+    --------
+    >>> import nettrain as theano
+    >>> import nettrain.tensor as T
+    >>> from nettrain.testing import op_names
+    >>> x = T.dvector('x')
+    >>> op_names(theano.function([x], T.exp(x) * 2))
+    ['Exp', 'Mul']
+    """
+    from .tensor.composite import Composite
+    from .tensor.elemwise import Elemwise
+
+    names = []
+    for node in f.maker.fgraph.toposort():
+        op = node.op
+        if isinstance(op, Elemwise) and isinstance(op.scalar_op, Composite):
+            names.extend(type(step).__name__ for step, _, _ in op.scalar_op.program)
+        elif isinstance(op, Elemwise):
+            names.append(type(op.scalar_op).__name__)
+        else:
+            names.append(type(op).__name__)
+    return names

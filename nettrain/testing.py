@@ -104,7 +104,7 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, out_type=None, abs_tol=N
                 raise GradientError(i, abs_err, rel_err, a, num, abs_tol, rel_tol)
 
 
-__all__ = ["verify_grad", "GradientError", "check_infer_shape", "op_names"]
+__all__ = ["verify_grad", "GradientError", "check_infer_shape", "op_names", "check_rewritten"]
 
 
 def check_infer_shape(out, inputs, values, mode=None):
@@ -159,3 +159,28 @@ def op_names(f):
         else:
             names.append(type(op).__name__)
     return names
+
+
+def check_rewritten(inputs, output, values, expected, rtol=1e-12):
+    """Compile ``output`` with (FAST_RUN) and without rewrites; both must equal ``expected``
+    (same dtype and shape).  Returns the FAST_RUN function, for checks of its graph.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import nettrain.tensor as T
+    >>> from nettrain.testing import check_rewritten, op_names
+    >>> x = T.dvector('x')
+    >>> f = check_rewritten([x], x * 1, [np.ones(2)], np.ones(2))
+    >>> op_names(f)
+    []
+    """
+    from .compile.function import function
+    from .compile.mode import Mode
+
+    fast = function(inputs, output, mode="FAST_RUN")
+    ref = function(inputs, output, mode=Mode(optimizer=None))
+    for r in (fast(*values), ref(*values)):
+        assert r.dtype == np.asarray(expected).dtype and r.shape == np.shape(expected), (r.dtype, r.shape)
+        np.testing.assert_allclose(r, expected, rtol=rtol, equal_nan=True)
+    return fast

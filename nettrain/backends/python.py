@@ -80,16 +80,25 @@ class PythonLinker:
     def make_thunk(self, fgraph, input_cells, allow_gc=True):
         """Return ``(run, cells)``; ``run()`` computes every output cell."""
         steps, cells = storage_plan(fgraph, input_cells, allow_gc)
-        plan = tuple((s.perform, s.node, s.inputs, s.outputs, s.clear) for s in steps)
+        return make_runner(steps, [s.perform for s in steps]), cells
 
-        def run():
-            for perform, node, ins, outs, clear in plan:
-                args = [c[0] for c in ins]
-                try:
-                    perform(node, args, outs)
-                except Exception as e:  # noqa: BLE001 - re-raised with context
-                    reraise_with_op(node, args, e)
-                for c in clear:
-                    c[0] = None
 
-        return run, cells
+def make_runner(steps, runners):
+    """The callable that runs ``steps`` in order, node ``i`` through ``runners[i]``.
+
+    Shared by every linker: a runner has ``perform``'s signature; errors are
+    re-raised with the node's context; cells are cleared after their last reader.
+    """
+    plan = tuple((r, s.node, s.inputs, s.outputs, s.clear) for r, s in zip(runners, steps))
+
+    def run():
+        for perform, node, ins, outs, clear in plan:
+            args = [c[0] for c in ins]
+            try:
+                perform(node, args, outs)
+            except Exception as e:  # noqa: BLE001 - re-raised with context
+                reraise_with_op(node, args, e)
+            for c in clear:
+                c[0] = None
+
+    return run

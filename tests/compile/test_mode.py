@@ -15,22 +15,12 @@ from nettrain.graph.basic import Apply
 from nettrain.graph.op import Op
 from nettrain.tensor.composite import Composite
 from nettrain.tensor.elemwise import Elemwise
+from nettrain.testing import op_names
 
 RNG = np.random.default_rng(1)
 
 
-def _scalar_ops(f):
-    """Class names of the compiled graph's ops, with Elemwise and fused programs opened up."""
-    names = []
-    for node in f.maker.fgraph.toposort():
-        op = node.op
-        if isinstance(op, Elemwise) and isinstance(op.scalar_op, Composite):
-            names.extend(type(step).__name__ for step, _, _ in op.scalar_op.program)
-        elif isinstance(op, Elemwise):
-            names.append(type(op.scalar_op).__name__)
-        else:
-            names.append(type(op).__name__)
-    return names
+_scalar_ops = op_names
 
 
 def _n_fused(f):

@@ -12,8 +12,7 @@ import importlib.util
 import os
 import warnings
 
-from ..errors import reraise_with_op
-from ..python import PythonLinker, storage_plan
+from ..python import PythonLinker, make_runner, storage_plan
 from . import blas as _blas  # noqa: F401 - registers Dot/Gemm/Gemv/Ger kernels (when a BLAS is found)
 from . import elemwise as _elemwise  # noqa: F401 - registers Elemwise kernels
 from . import nnet as _nnet  # noqa: F401 - registers softmax / crossentropy kernels
@@ -96,18 +95,7 @@ class CLinker:
             for (i, k), name in zip(kernels, names):
                 runners[i] = k.bind(getattr(lib, name), ffi)
             keep = (ffi, lib)
-        plan = tuple((r, s.node, s.inputs, s.outputs, s.clear) for r, s in zip(runners, steps))
-
-        def run():
-            for perform, node, ins, outs, clear in plan:
-                args = [c[0] for c in ins]
-                try:
-                    perform(node, args, outs)
-                except Exception as e:  # noqa: BLE001 - re-raised with context
-                    reraise_with_op(node, args, e)
-                for c in clear:
-                    c[0] = None
-
+        run = make_runner(steps, runners)
         run.library = keep  # the library stays loaded while the function lives
         return run, cells
 

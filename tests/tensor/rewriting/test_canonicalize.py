@@ -7,7 +7,7 @@ import nettrain as theano
 from nettrain import tensor as T
 from nettrain.compile.mode import Mode
 from nettrain.tensor.reduction import CAReduce
-from nettrain.testing import op_names
+from nettrain.testing import check_rewritten, op_names
 
 RNG = np.random.default_rng(3)
 
@@ -19,15 +19,7 @@ def _fired(f):
     return f.maker.fgraph.rewrite_log.counts()
 
 
-def _check(inputs, output, values, expected, rtol=1e-12):
-    """Compile with and without rewrites; both equal ``expected`` (same dtype and shape)."""
-    fast = theano.function(inputs, output, mode="FAST_RUN")
-    ref = theano.function(inputs, output, mode=Mode(optimizer=None))
-    got, want = fast(*values), ref(*values)
-    for r in (got, want):
-        assert r.dtype == np.asarray(expected).dtype and r.shape == np.shape(expected)
-        np.testing.assert_allclose(r, expected, rtol=rtol, equal_nan=True)
-    return fast
+_check = check_rewritten
 
 
 def _pos(*shape):

@@ -1,12 +1,12 @@
 """Rewrites of ``rewriting/specialize.py``: constant powers and divisions by constants."""
 
+import functools
+
 import numpy as np
 import pytest
 
-import nettrain as theano
 from nettrain import tensor as T
-from nettrain.compile.mode import Mode
-from nettrain.testing import op_names
+from nettrain.testing import check_rewritten, op_names
 
 RNG = np.random.default_rng(5)
 
@@ -14,15 +14,7 @@ RNG = np.random.default_rng(5)
 _ops = op_names
 
 
-def _check(inputs, output, values, expected, rtol=1e-15):
-    """Compile with and without rewrites; both equal ``expected`` (same dtype and shape)."""
-    fast = theano.function(inputs, output, mode="FAST_RUN")
-    ref = theano.function(inputs, output, mode=Mode(optimizer=None))
-    got, want = fast(*values), ref(*values)
-    for r in (got, want):
-        assert r.dtype == np.asarray(expected).dtype and r.shape == np.shape(expected)
-        np.testing.assert_allclose(r, expected, rtol=rtol, equal_nan=True)
-    return fast
+_check = functools.partial(check_rewritten, rtol=1e-15)
 
 
 @pytest.mark.parametrize(

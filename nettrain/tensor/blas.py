@@ -286,7 +286,35 @@ def _sum_to(z, g):
     return _sum(g, axis=axes, keepdims=True) if axes else g
 
 
-class Gemm(Op):
+class _ScaledProduct(Op):
+    """``beta * z + alpha * dot(a, b)``: the shared part of Gemm and Gemv.
+
+    Subclasses set ``name``, ``labels`` (the names of z, a, b in messages) and
+    ``ndims`` (their required ranks).
+    """
+
+    __props__ = ()
+    name = labels = ndims = None
+
+    def make_node(self, z, alpha, a, b, beta):
+        from .basic import as_tensor_variable
+
+        z, a, b = as_tensor_variable(z), as_tensor_variable(a), as_tensor_variable(b)
+        for label, v, nd in zip(self.labels, (z, a, b), self.ndims):
+            _check_ndim(self.name, label, v, nd)
+        dtype = _float_operands(self.name, self.labels, (z, a, b))
+        prod = Dot().make_node(a, b).outputs[0].type.shape
+        shape = _update_shape(self.name, z.type.shape, prod)
+        alpha, beta = _scalar_input(self.name, "alpha", alpha, dtype), _scalar_input(self.name, "beta", beta, dtype)
+        return Apply(self, [z, alpha, a, b, beta], [TensorType(dtype, shape)()])
+
+    def perform(self, node, inputs, output_storage):
+        z, alpha, a, b, beta = inputs
+        prod = _product(self.name, a, b, node.outputs[0].type.numpy_dtype)
+        output_storage[0][0] = _add_scaled(self.name, prod, alpha, z, beta, node.inputs[0].type.shape)
+
+
+class Gemm(_ScaledProduct):
     """``gemm(z, alpha, x, y, beta) = beta * z + alpha * dot(x, y)`` for matrices.
 
     ``z`` broadcasts along its dimensions of static length 1 (a bias row);
@@ -302,24 +330,7 @@ class Gemm(Op):
     array([[2.5]])
     """
 
-    __props__ = ()
-
-    def make_node(self, z, alpha, x, y, beta):
-        from .basic import as_tensor_variable
-
-        z, x, y = as_tensor_variable(z), as_tensor_variable(x), as_tensor_variable(y)
-        for label, v in (("z", z), ("x", x), ("y", y)):
-            _check_ndim("gemm", label, v, 2)
-        dtype = _float_operands("gemm", ("z", "x", "y"), (z, x, y))
-        prod = Dot().make_node(x, y).outputs[0].type.shape
-        shape = _update_shape("gemm", z.type.shape, prod)
-        alpha, beta = _scalar_input("gemm", "alpha", alpha, dtype), _scalar_input("gemm", "beta", beta, dtype)
-        return Apply(self, [z, alpha, x, y, beta], [TensorType(dtype, shape)()])
-
-    def perform(self, node, inputs, output_storage):
-        z, alpha, x, y, beta = inputs
-        prod = _product("gemm", x, y, node.outputs[0].type.numpy_dtype)
-        output_storage[0][0] = _add_scaled("gemm", prod, alpha, z, beta, node.inputs[0].type.shape)
+    name, labels, ndims = "gemm", ("z", "x", "y"), (2, 2, 2)
 
     def infer_shape(self, node, input_shapes):
         return [(input_shapes[2][0], input_shapes[3][1])]
@@ -339,7 +350,7 @@ class Gemm(Op):
         ]
 
 
-class Gemv(Op):
+class Gemv(_ScaledProduct):
     """``gemv(z, alpha, A, x, beta) = beta * z + alpha * dot(A, x)`` for a matrix ``A`` and vectors.
 
     ``dot(x, A)`` is ``gemv`` of ``A.T``.  ``z`` may have static length 1
@@ -355,24 +366,7 @@ class Gemv(Op):
     array([3., 4.])
     """
 
-    __props__ = ()
-
-    def make_node(self, z, alpha, A, x, beta):
-        from .basic import as_tensor_variable
-
-        z, A, x = as_tensor_variable(z), as_tensor_variable(A), as_tensor_variable(x)
-        for label, v, nd in (("z", z, 1), ("A", A, 2), ("x", x, 1)):
-            _check_ndim("gemv", label, v, nd)
-        dtype = _float_operands("gemv", ("z", "A", "x"), (z, A, x))
-        prod = Dot().make_node(A, x).outputs[0].type.shape
-        shape = _update_shape("gemv", z.type.shape, prod)
-        alpha, beta = _scalar_input("gemv", "alpha", alpha, dtype), _scalar_input("gemv", "beta", beta, dtype)
-        return Apply(self, [z, alpha, A, x, beta], [TensorType(dtype, shape)()])
-
-    def perform(self, node, inputs, output_storage):
-        z, alpha, A, x, beta = inputs
-        prod = _product("gemv", A, x, node.outputs[0].type.numpy_dtype)
-        output_storage[0][0] = _add_scaled("gemv", prod, alpha, z, beta, node.inputs[0].type.shape)
+    name, labels, ndims = "gemv", ("z", "A", "x"), (1, 2, 1)
 
     def infer_shape(self, node, input_shapes):
         return [(input_shapes[2][0],)]

@@ -16,13 +16,12 @@ from .subtensor import (
     _decode,
     _encode,
     _fmt_idx,
-    _grad_for_y,
+    _inc_grads,
     _is_float,
     _norm_idx_list,
     _prepare_y,
     _slice_len_sym,
     _static_slice_len,
-    _zero_scalar,
 )
 from .type import TensorType
 
@@ -113,16 +112,8 @@ class AdvancedIncSubtensor1(Op):
         return [input_shapes[0]]
 
     def grad(self, inputs, output_grads):
-        x, y, i = inputs
-        (gz,) = output_grads
-        gx = None
-        if _is_float(x):
-            gx = (
-                AdvancedIncSubtensor1(set_instead_of_inc=True)(gz, _zero_scalar(gz.type.dtype), i)
-                if self.set_instead_of_inc
-                else gz
-            )
-        return [gx, _grad_for_y(y, AdvancedSubtensor1()(gz, i)), None]
+        return _inc_grads(inputs[0], inputs[1], inputs[2:], output_grads[0], self.set_instead_of_inc,
+                          AdvancedIncSubtensor1(set_instead_of_inc=True), AdvancedSubtensor1())  # fmt: skip
 
     def connection_pattern(self, node):
         return [[True], [True], [False]]
@@ -339,15 +330,9 @@ class AdvancedIncSubtensor(Op):
         return [input_shapes[0]]
 
     def grad(self, inputs, output_grads):
-        x, y, idx = inputs[0], inputs[1], inputs[2:]
-        (gz,) = output_grads
-        gx = None
-        if _is_float(x):
-            gx = gz
-            if self.set_instead_of_inc:
-                gx = AdvancedIncSubtensor(self.idx_list, set_instead_of_inc=True)(gz, _zero_scalar(gz.type.dtype), *idx)
-        gy = _grad_for_y(y, AdvancedSubtensor(self.idx_list)(gz, *idx))
-        return [gx, gy] + [None] * len(idx)
+        return _inc_grads(inputs[0], inputs[1], inputs[2:], output_grads[0], self.set_instead_of_inc,
+                          AdvancedIncSubtensor(self.idx_list, set_instead_of_inc=True),
+                          AdvancedSubtensor(self.idx_list))  # fmt: skip
 
     def connection_pattern(self, node):
         return [[True], [True]] + [[False] for _ in node.inputs[2:]]

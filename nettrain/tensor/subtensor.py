@@ -271,6 +271,19 @@ def _grad_for_y(y, g):
     return cast(g, y.type.dtype)
 
 
+def _inc_grads(x, y, idx, gz, set_instead_of_inc, set_op, take_op):
+    """Gradients of ``inc/set_subtensor(x[idx], y)``: ``[gx, gy, None...]``.
+
+    ``set_op(g, value, *idx)`` writes into the indexed part and ``take_op(g, *idx)``
+    reads it (the matching set and take ops of one indexing kind).
+    """
+    gx = None
+    if _is_float(x):
+        # a set overwrites the indexed part of x, so none of the gradient reaches it there
+        gx = set_op(gz, _zero_scalar(gz.type.dtype), *idx) if set_instead_of_inc else gz
+    return [gx, _grad_for_y(y, take_op(gz, *idx))] + [None] * len(idx)
+
+
 def _zero_scalar(dtype):
     from .basic import constant
 
@@ -396,17 +409,8 @@ class IncSubtensor(Op):
         return [input_shapes[0]]
 
     def grad(self, inputs, output_grads):
-        x, y, idx = inputs[0], inputs[1], inputs[2:]
-        (gz,) = output_grads
-        gx = None
-        if _is_float(x):
-            gx = (
-                IncSubtensor(self.idx_list, set_instead_of_inc=True)(gz, _zero_scalar(gz.type.dtype), *idx)
-                if self.set_instead_of_inc
-                else gz
-            )
-        gy = _grad_for_y(y, Subtensor(self.idx_list)(gz, *idx))
-        return [gx, gy] + [None] * len(idx)
+        return _inc_grads(inputs[0], inputs[1], inputs[2:], output_grads[0], self.set_instead_of_inc,
+                          IncSubtensor(self.idx_list, set_instead_of_inc=True), Subtensor(self.idx_list))  # fmt: skip
 
     def connection_pattern(self, node):
         return [[True], [True]] + [[False] for _ in node.inputs[2:]]

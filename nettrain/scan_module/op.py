@@ -115,7 +115,6 @@ class Scan(Op):
 
     def perform(self, node, inputs, output_storage):
         info = self.info
-        fn = self.fn()
         n_steps = int(inputs[0])
         seqs = list(inputs[1 : 1 + info.n_seq])
         inits = inputs[1 + info.n_seq : 1 + info.n_seq + info.n_state]
@@ -129,6 +128,33 @@ class Scan(Op):
                                  % (k, s.shape[0], max(n_steps, 0), list(taps)))  # fmt: skip
         if n_steps < 0:
             raise ValueError("scan: n_steps must be >= 0, got %d" % n_steps)
+        bufs, nit, n_done = self.run_steps(seqs, inits, nonseqs, n_steps)
+        out_k = 0
+        for i in range(info.n_state - info.n_shared):
+            traj = bufs[i][info.span(i) :]
+            node_out = node.outputs[out_k]
+            output_storage[out_k][0] = _stack(traj, node_out, np.shape(inits[i]) if info.single_init[i]
+                                              else np.shape(inits[i])[1:])  # fmt: skip
+            out_k += 1
+        for j in range(info.n_nit):
+            node_out = node.outputs[out_k]
+            shape = nit[j][0].shape if nit[j] else (0,) * (node_out.ndim - 1)
+            output_storage[out_k][0] = _stack(nit[j], node_out, shape)
+            out_k += 1
+        for i in range(info.n_state - info.n_shared, info.n_state):
+            output_storage[out_k][0] = node.outputs[out_k].type.filter(bufs[i][-1], allow_downcast=True)
+            out_k += 1
+        self.last_n_steps = n_done
+
+    def run_steps(self, seqs, inits, nonseqs, n_steps):
+        """Run up to ``n_steps`` steps (sequences already reversed for go_backwards).
+
+        Returns ``(bufs, nit, n_done)``: per state, its initial values followed by
+        its value after each step; per not-fed-back output, its value at each
+        step; and the number of steps run (``until`` may stop early).
+        """
+        info = self.info
+        fn = self.fn()
         # state buffers: the initial values followed by one slot per step
         bufs = []
         for i, init in enumerate(inits):
@@ -160,22 +186,7 @@ class Scan(Op):
             n_done = t + 1
             if info.has_until and bool(res[-1]):
                 break
-        out_k = 0
-        for i in range(info.n_state - info.n_shared):
-            traj = bufs[i][info.span(i) :]
-            node_out = node.outputs[out_k]
-            output_storage[out_k][0] = _stack(traj, node_out, np.shape(inits[i]) if info.single_init[i]
-                                              else np.shape(inits[i])[1:])  # fmt: skip
-            out_k += 1
-        for j in range(info.n_nit):
-            node_out = node.outputs[out_k]
-            shape = nit[j][0].shape if nit[j] else (0,) * (node_out.ndim - 1)
-            output_storage[out_k][0] = _stack(nit[j], node_out, shape)
-            out_k += 1
-        for i in range(info.n_state - info.n_shared, info.n_state):
-            output_storage[out_k][0] = node.outputs[out_k].type.filter(bufs[i][-1], allow_downcast=True)
-            out_k += 1
-        self.last_n_steps = n_done
+        return bufs, nit, n_done
 
     def L_op(self, inputs, outputs, output_grads):
         from ..graph.grad import grad_undefined
@@ -292,7 +303,7 @@ class ScanGrad(Op):
             spans.append(span)
             if i >= n_traj_state:
                 # shared variables updated in the loop: their value before each step (no gradient)
-                bufs.append([inits[i]] + shared_hist[i - n_traj_state])
+                bufs.append(shared_hist[i - n_traj_state])
                 adjs.append(None)
                 continue
             init = np.asarray(inits[i])
@@ -369,31 +380,8 @@ class ScanGrad(Op):
     def _replay_shared(self, seqs, inits, nonseqs, n):
         """Values of the loop-updated shared variables before each step, by running the loop again."""
         info = self.scan.info
-        fn = self.scan.fn()
-        n_traj = info.n_state - info.n_shared
-        bufs = []
-        for i, init in enumerate(inits):
-            init = np.asarray(init)[None] if info.single_init[i] and i < n_traj else init
-            if i < n_traj:
-                bufs.append([init[init.shape[0] - info.span(i) + j] for j in range(info.span(i))])
-            else:
-                bufs.append([init])
-        hist = [[] for _ in range(info.n_shared)]
-        for t in range(n):
-            args = []
-            for s, taps in zip(seqs, info.seq_taps):
-                base = t - min(taps)
-                args.extend(s[base + tap] for tap in taps)
-            for i, taps in enumerate(info.state_taps):
-                args.extend(bufs[i][len(bufs[i]) + tap] for tap in taps)
-            args.extend(nonseqs)
-            res = fn(*args)
-            res = res if isinstance(res, list) else [res]
-            for i in range(info.n_state):
-                bufs[i].append(res[i])
-            for j in range(info.n_shared):
-                hist[j].append(res[n_traj + j])
-        return [h[:-1] if h else h for h in hist]
+        bufs, _, _ = self.scan.run_steps(seqs, inits, nonseqs, n)
+        return [bufs[i][:n] for i in range(info.n_state - info.n_shared, info.n_state)]
 
     def grad(self, inputs, output_grads):
         from ..graph.grad import grad_not_implemented

@@ -157,6 +157,14 @@ config.add(
     choices=("float64", "float32", "float16"),
 )
 config.add("device", "cpu", "where float32 shared variables and kernels live", check=lambda n, v: _device(v))
+config.add("nvcc", "nvcc", "the CUDA compiler (else $CUDA_HOME/bin/nvcc)", check=_str)
+config.add("cuda_arch", "", "GPU architecture to build for (e.g. sm_90); empty: the device's own", check=_str)
+config.add(
+    "cuda_runtime",
+    "auto",
+    "how device=cuda runs kernels: pycuda (auto) or the emulator (CUDA source compiled for the CPU, for tests)",
+    choices=("auto", "pycuda", "emulator"),
+)
 config.add(
     "mode",
     "FAST_RUN",

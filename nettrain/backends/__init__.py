@@ -16,7 +16,17 @@ def register_linker(name, cls):
 
 
 def get_linker(name):
-    """The linker registered as ``name`` ('auto' picks the fastest available)."""
+    """The linker registered as ``name`` ('auto' picks the fastest available).
+
+    With ``config.device = 'cuda'`` the CUDA linker runs every function; ``name``
+    then chooses how its host nodes run.
+    """
+    from ..configdefaults import config
+
+    if name == "cuda" or (str(config.device) != "cpu" and name != "host"):
+        return _LINKERS["cuda"](host=name if name in ("py", "c") else "auto")
+    if name == "host":
+        name = "auto"
     if name in ("auto", "cvm", "c|py"):
         c = _LINKERS.get("c")
         name = "c" if c is not None and c.available() else "py"
@@ -27,5 +37,6 @@ def get_linker(name):
 
 
 from . import c as _c  # noqa: E402,F401 - registers 'c' (it falls back to 'py' where no compiler works)
+from . import cuda as _cuda  # noqa: E402,F401 - registers 'cuda' (imports no GPU library until a function is built)
 
 __all__ = ["get_linker", "register_linker", "PythonLinker"]

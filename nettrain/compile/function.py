@@ -323,6 +323,7 @@ class Function:
             self._fast.append((dt, nd, free, dt.type if dt is not None and nd == 0 and not strict else None))
         linker = maker.mode.get_linker()
         self._run, cells = linker.make_thunk(fg, in_cells, allow_gc=config.allow_gc)
+        self._linker = linker  # for tests and debugging (e.g. its last_source)
         self.storage_map = cells  # variable -> one-element cell, for introspection
         outs = fg.outputs
         n_out, n_upd = maker.n_out, maker.n_upd
@@ -330,6 +331,12 @@ class Function:
         copy = _copy_needed(fg, outs[:n_out])
         self._copy = [c and not o.borrow for c, o in zip(copy, maker.outs)]
         self._any_copy = any(self._copy)
+        if getattr(linker, "returns_device_arrays", False):
+            # device results come back as NumPy unless the output is borrowed (Out(v, borrow=True))
+            self._download = [not o.borrow for o in maker.outs]
+            self._any_copy = True
+        else:
+            self._download = None
         self._upd = [(k.container, cells[v]) for (k, _), v in zip(maker.updates, outs[n_out : n_out + n_upd])]
         self._upd += [(self._state[s], cells[v]) for (s, _), v in zip(maker.state_inputs, outs[n_out + n_upd :])]
         self._kind = maker.kind
@@ -420,6 +427,9 @@ class Function:
         """Outputs of the run just done: copy where needed, write the updates, empty the input cells."""
         outs = [c[0] for c in self._out_cells]
         if self._any_copy:
+            if self._download is not None:
+                outs = [o.get() if d and getattr(o, "is_device_array", False) else o
+                        for o, d in zip(outs, self._download)]  # fmt: skip
             outs = [np.array(o, copy=True) if c else o for o, c in zip(outs, self._copy)]
         upd = self._upd
         if upd:

@@ -83,8 +83,15 @@ def tensor_constructor(value, name=None, strict=False, allow_downcast=None, borr
                 broadcastable = (False,) * arr.ndim
             shape = tuple(1 if b else None for b in broadcastable)
         typ = TensorType(arr.dtype.name, shape=shape)
-        return TensorSharedVariable(typ, arr if isinstance(value, np.ndarray) and borrow else arr, name=name,
-                                    strict=strict, allow_downcast=allow_downcast, borrow=borrow)  # fmt: skip
+        var = TensorSharedVariable(typ, arr if isinstance(value, np.ndarray) and borrow else arr, name=name,
+                                   strict=strict, allow_downcast=allow_downcast, borrow=borrow)  # fmt: skip
+        from ..configdefaults import config
+
+        if str(config.device) != "cpu":
+            from .. import backends  # noqa: F401 - the CUDA backend installs the device placer
+
+        var.place()
+        return var
     raise TypeError("not an array or scalar")
 
 

@@ -422,5 +422,40 @@ class TensorConstant(_TensorOps, Constant):
         return self.data
 
 
+#: set by the CUDA backend: ``placer(value)`` returns the value where ``config.device`` wants it
+#: (a device array for float32 on a GPU), so the tensor layer needs no import of a backend
+DEVICE_PLACER = [None]
+
+
 class TensorSharedVariable(_TensorOps, SharedVariable):
-    """A shared array; ``get_value`` / ``set_value`` read and write it."""
+    """A shared array; ``get_value`` / ``set_value`` read and write it.
+
+    With ``config.device = 'cuda'`` a float32 value lives in device memory;
+    ``get_value()`` still returns a NumPy array (``return_internal_type=True``
+    gives the device array).
+    """
+
+    def get_value(self, borrow=False, return_internal_type=False):
+        v = self.container[0]
+        if getattr(v, "is_device_array", False):
+            return v if return_internal_type else v.get()
+        return super().get_value(borrow, return_internal_type)
+
+    def set_value(self, new_value, borrow=False):
+        if getattr(new_value, "is_device_array", False):
+            t = self.type
+            if new_value.dtype != t.numpy_dtype or new_value.ndim != t.ndim or any(
+                    s is not None and s != a for s, a in zip(t.shape, new_value.shape)):  # fmt: skip
+                raise TypeError("set_value of shared variable %r: a device array of dtype %s and shape %s does not "
+                                "fit %s" % (self.name or self.auto_name, new_value.dtype, new_value.shape,
+                                            t.describe()))  # fmt: skip
+            self.container[0] = new_value if borrow else new_value.copy()
+            return
+        super().set_value(new_value, borrow)
+        self.place()
+
+    def place(self):
+        """Move the value where ``config.device`` wants it (a no-op on the CPU)."""
+        placer = DEVICE_PLACER[0]
+        if placer is not None:
+            self.container[0] = placer(self.container[0])

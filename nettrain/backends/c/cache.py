@@ -2,9 +2,9 @@
 
 Layout (``config.compiledir``)::
 
-    <key[:2]>/<key>/lib.so      the shared library
-    <key[:2]>/<key>/mod.c       its source, kept for debugging
-    <key[:2]>/<key>/meta.json   key, sha256 and size of lib.so, toolchain, timings
+    <key[:2]>/<key>/lib.so      the shared library (a CUDA entry holds mod.cubin or mod.ptx)
+    <key[:2]>/<key>/mod.c       its source, kept for debugging (mod.cu for CUDA)
+    <key[:2]>/<key>/meta.json   key, artifact name, its sha256 and size, toolchain, timings
     <key[:2]>/<key>.lock        per-key lock file (``fcntl.flock``)
 
 Rules that make it safe:
@@ -50,7 +50,7 @@ from ...configdefaults import config
 
 __all__ = [
     "CompileCacheWarning", "FORMAT", "cache_key", "get_or_build", "cache_stats", "reset_cache_stats", "list_entries",
-    "clear_cache", "cache_root", "entry_dir", "lock_path", "check_entry", "toolchain_info", "is_writable",
+    "clear_cache", "cache_root", "entry_dir", "lock_path", "check_entry", "toolchain_info", "is_writable", "CBuilder",
 ]  # fmt: skip
 
 FORMAT = 1  # bump when the layout or meta.json changes: old entries then simply miss
@@ -104,6 +104,27 @@ def _cpu_signature():
     return platform.processor() or platform.machine()
 
 
+class CBuilder:
+    """How a C entry is built: gcc through ``compiler.run_compiler`` into ``lib.so``.
+
+    Other builders (the CUDA backend's nvcc builder) give their own ``toolchain()``
+    (part of the key), ``artifact`` and source ``suffix``, and ``compile(src, out)``.
+    """
+
+    artifact = "lib.so"
+    suffix = ".c"
+
+    @staticmethod
+    def toolchain():
+        return toolchain_info()
+
+    @staticmethod
+    def compile(src_path, out_path):
+        from .compiler import run_compiler
+
+        run_compiler(src_path, out_path)
+
+
 def toolchain_info():
     """Everything besides the source that goes into a key: compiler, flags, CPU, ABI (cheap or cached)."""
     from ... import __version__
@@ -123,7 +144,7 @@ def toolchain_info():
     }
 
 
-def cache_key(source):
+def cache_key(source, builder=CBuilder):
     """Hex sha256 of ``source`` and the toolchain: identical in every run, process and hash seed.
 
     Examples
@@ -132,7 +153,7 @@ def cache_key(source):
     >>> len(cache_key("int f(int x){return x+1;}"))
     64
     """
-    h = hashlib.sha256(json.dumps(toolchain_info(), sort_keys=True).encode())
+    h = hashlib.sha256(json.dumps(builder.toolchain(), sort_keys=True).encode())
     h.update(b"\0")
     h.update(source.encode())
     return h.hexdigest()
@@ -206,11 +227,14 @@ def check_entry(d):
             meta = json.load(f)
         if not isinstance(meta, dict) or meta.get("key") != os.path.basename(d):
             return "meta.json does not name this entry"
-        lib = os.path.join(d, "lib.so")
+        art = meta.get("artifact", "lib.so")
+        if not isinstance(art, str) or os.path.basename(art) != art or art in ("", ".", ".."):
+            return "meta.json names a bad artifact"
+        lib = os.path.join(d, art)
         if os.path.getsize(lib) != meta.get("size"):
-            return "lib.so has the wrong size (truncated?)"
+            return "%s has the wrong size (truncated?)" % art
         if _sha256_file(lib) != meta.get("sha256"):
-            return "lib.so does not match its sha256"
+            return "%s does not match its sha256" % art
     except FileNotFoundError as e:
         return "missing %s" % os.path.basename(e.filename or "file")
     except (OSError, ValueError) as e:  # ValueError covers bad JSON and bad UTF-8
@@ -218,10 +242,10 @@ def check_entry(d):
     return None
 
 
-def _lookup(root, key):
-    """Path of a valid ``lib.so`` for ``key`` under ``root``, or None."""
+def _lookup(root, key, artifact="lib.so"):
+    """Path of a valid ``artifact`` for ``key`` under ``root``, or None."""
     d = entry_dir(key, root)
-    lib = os.path.join(d, "lib.so")
+    lib = os.path.join(d, artifact)
     try:
         st = os.stat(lib)
     except OSError:
@@ -307,8 +331,8 @@ def _unlock(fd):
 # ---------------------------------------------------------------- build
 
 
-def get_or_build(source):
-    """Path of the shared library built from ``source``, compiling it at most once per key.
+def get_or_build(source, builder=CBuilder):
+    """Path of the artifact (shared library) built from ``source``, compiling it at most once per key.
 
     Examples
     --------
@@ -316,10 +340,11 @@ def get_or_build(source):
     >>> get_or_build('__attribute__((visibility("default"))) int f(int x){return x+1;}').endswith("lib.so")
     True
     """
-    key = cache_key(source)
+    key = cache_key(source, builder)
+    art = builder.artifact
     root, read_only = cache_root()
     for r in [root] + read_only:
-        lib = _lookup(r, key)
+        lib = _lookup(r, key, art)
         if lib is not None:
             _stats["hits"] += 1
             return lib
@@ -338,7 +363,7 @@ def get_or_build(source):
                 warnings.warn("waited %.0f s for another process compiling %s; building it here too"
                               % (LOCK_TIMEOUT, key[:12]), CompileCacheWarning)  # fmt: skip
     try:
-        lib = _lookup(root, key)  # another process may have built it while we waited
+        lib = _lookup(root, key, art)  # another process may have built it while we waited
         if lib is not None:
             _stats["hits"] += 1
             return lib
@@ -347,25 +372,24 @@ def get_or_build(source):
             _stats["rebuilt_corrupt"] += 1
             if fd is not None:  # without the lock, someone may be publishing it right now
                 _discard(d)
-        return _build(root, key, source)
+        return _build(root, key, source, builder)
     finally:
         _unlock(fd)
 
 
-def _build(root, key, source):
-    from .compiler import run_compiler
-
+def _build(root, key, source, builder):
     d = entry_dir(key, root)
     os.makedirs(os.path.dirname(d), exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="%s.tmp-%s-%d-" % (key, socket.gethostname(), os.getpid()), dir=os.path.dirname(d))
     try:
-        src, lib = os.path.join(tmp, "mod.c"), os.path.join(tmp, "lib.so")
+        src, lib = os.path.join(tmp, "mod" + builder.suffix), os.path.join(tmp, builder.artifact)
         with open(src, "w") as f:
             f.write(source)
         t0 = time.perf_counter()
-        run_compiler(src, lib)
-        meta = dict(key=key, sha256=_sha256_file(lib), size=os.path.getsize(lib), created=time.time(),
-                    build_seconds=round(time.perf_counter() - t0, 4), toolchain=toolchain_info())  # fmt: skip
+        builder.compile(src, lib)
+        meta = dict(key=key, artifact=builder.artifact, sha256=_sha256_file(lib), size=os.path.getsize(lib),
+                    created=time.time(), build_seconds=round(time.perf_counter() - t0, 4),
+                    toolchain=builder.toolchain())  # fmt: skip
         with open(os.path.join(tmp, "meta.json"), "w") as f:  # written last: its presence marks a whole entry
             json.dump(meta, f, indent=1)
         os.chmod(tmp, 0o755)  # mkdtemp makes 0o700; a shared cache must be readable by its group
@@ -385,8 +409,8 @@ def _build(root, key, source):
     finally:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
-    lib = os.path.join(d, "lib.so")
-    _lookup(root, key)  # remember it as verified, so the next lookup in this process skips hashing
+    lib = os.path.join(d, builder.artifact)
+    _lookup(root, key, builder.artifact)  # remember it as verified, so the next lookup in this process skips hashing
     return lib
 
 

@@ -14,9 +14,13 @@ import warnings
 
 from ..python import PythonLinker, make_runner, storage_plan
 from . import blas as _blas  # noqa: F401 - registers Dot/Gemm/Gemv/Ger kernels (when a BLAS is found)
+from . import bn as _bn  # noqa: F401 - registers batch-normalization kernels
+from . import conv as _conv  # noqa: F401 - registers conv2d forward / gradient kernels
 from . import elemwise as _elemwise  # noqa: F401 - registers Elemwise kernels
 from . import nnet as _nnet  # noqa: F401 - registers softmax / crossentropy kernels
+from . import pool as _pool  # noqa: F401 - registers pooling kernels
 from . import reduction as _reduction  # noqa: F401 - registers CAReduce kernels
+from . import shape_ops as _shape_ops  # noqa: F401 - registers subtensor / shape kernels
 from .compiler import CompileError, available, build_library
 from .registry import NAME, c_kernel
 from .table import PRELUDE
@@ -79,25 +83,32 @@ class CLinker:
             _warn_once("no working C compiler (config.cxx) or no cffi; the 'c' linker falls back to the Python linker")
             return PythonLinker().make_thunk(fgraph, input_cells, allow_gc)
         steps, cells = storage_plan(fgraph, input_cells, allow_gc)
-        kernels = [(i, c_kernel(s.node.op, s.node)) for i, s in enumerate(steps)]
-        kernels = [(i, k) for i, k in kernels if k is not None]
-        runners = [s.perform for s in steps]
-        keep = None
-        if kernels:
-            source, cdef, names = function_source([k for _, k in kernels])
-            self.last_source = (source, cdef)
-            try:
-                ffi, lib = build_library(source, cdef)
-            except CompileError as e:
-                # a bug in nettrain's code generation: keep the program running
-                warnings.warn("C kernels failed to compile; using the Python linker.\n%s" % e, RuntimeWarning)
-                return PythonLinker().make_thunk(fgraph, input_cells, allow_gc)
-            for (i, k), name in zip(kernels, names):
-                runners[i] = k.bind(getattr(lib, name), ffi)
-            keep = (ffi, lib)
+        try:
+            runners, keep = self.runners(steps)
+        except CompileError as e:
+            # a bug in nettrain's code generation: keep the program running
+            warnings.warn("C kernels failed to compile; using the Python linker.\n%s" % e, RuntimeWarning)
+            return PythonLinker().make_thunk(fgraph, input_cells, allow_gc)
         run = make_runner(steps, runners)
         run.library = keep  # the library stays loaded while the function lives
         return run, cells
+
+    def runners(self, steps):
+        """``(runners, library)``: each step's C kernel (one build for all) or its ``perform``.
+
+        Raises CompileError when the generated source does not compile.
+        """
+        kernels = [(i, c_kernel(s.node.op, s.node)) for i, s in enumerate(steps)]
+        kernels = [(i, k) for i, k in kernels if k is not None]
+        runners = [s.perform for s in steps]
+        if not kernels:
+            return runners, None
+        source, cdef, names = function_source([k for _, k in kernels])
+        self.last_source = (source, cdef)
+        ffi, lib = build_library(source, cdef)
+        for (i, k), name in zip(kernels, names):
+            runners[i] = k.bind(getattr(lib, name), ffi)
+        return runners, (ffi, lib)
 
 
 __all__ = ["CLinker", "function_source", "usable"]

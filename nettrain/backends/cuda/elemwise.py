@@ -1,0 +1,175 @@
+"""CUDA kernels for Elemwise and Elemwise{Composite} nodes.
+
+Two kernels per node, both grid-stride loops over the output's elements:
+
+* ``NAME_c(n, p0, ..., pk)``: every operand C-contiguous with the output's shape
+  (inputs of static shape (1, ..., 1) are read once): coalesced loads, nothing
+  but the scalar program per element;
+* ``NAME_s(n, shape..., p0, ..., pk, strides...)``: any strides (byte strides,
+  0 along broadcast dimensions), at the node's rank; adjacent dimensions that are
+  contiguous for every operand are merged in Python first, so the index
+  arithmetic is usually one or two divisions.
+
+The per-element program is the C backend's (``c.elemwise.body`` with the CUDA
+expression table), so both backends compute the same values.
+"""
+
+import numpy as np
+
+from ...tensor.composite import Composite
+from ...tensor.elemwise import Elemwise
+from ..c.table import C_TYPES, convert, scalar_expr
+from .darray import DeviceArray
+from .registry import NAME, CudaKernel, cuda_kernel, grid_for
+from .table import CUDA_TABLE
+
+BLOCK = 256
+
+
+def body(node):
+    """``(lines, outputs)``: CUDA statements computing one element from ``v<i>``; None without code."""
+    sop = node.op.scalar_op
+    nin = len(node.inputs)
+    if isinstance(sop, Composite):
+        steps, outputs = sop.program, sop.outputs
+    elif len(node.outputs) == 1:
+        steps, outputs = ((sop, tuple(range(nin)), node.outputs[0].type.dtype),), (nin,)
+    else:
+        return None
+    names = ["v%d" % i for i in range(nin)]
+    dtypes = [v.type.dtype for v in node.inputs]
+    lines = []
+    for j, (op, args, dt) in enumerate(steps):
+        if isinstance(op, Composite) or dt not in C_TYPES:
+            return None
+        res = scalar_expr(op, [names[a] for a in args], [dtypes[a] for a in args], dt, prefix="t%d_c" % j,
+                          table=CUDA_TABLE)  # fmt: skip
+        if res is None:
+            return None
+        prep, expr = res
+        lines += ["const %s %s = %s;" % (ct, name, src) for name, ct, src in prep]
+        lines.append("const %s t%d = %s;" % (C_TYPES[dt], j, convert(expr, dt)))
+        names.append("t%d" % j)
+        dtypes.append(dt)
+    outs = []
+    for o, var in zip(outputs, node.outputs):
+        dt = var.type.dtype
+        outs.append(names[o] if dtypes[o] == dt else convert(names[o], dt))
+    return lines, outs
+
+
+def _scalar_inputs(node):
+    return [all(s == 1 for s in v.type.shape) for v in node.inputs]
+
+
+def source(node, lines, outs):
+    """The two kernels of ``node`` (see the module docstring)."""
+    in_t = [C_TYPES[v.type.dtype] for v in node.inputs]
+    out_t = [C_TYPES[v.type.dtype] for v in node.outputs]
+    types = in_t + out_t
+    nin, nops, nd = len(in_t), len(in_t) + len(out_t), node.outputs[0].type.ndim
+    scalar = _scalar_inputs(node)
+    ptrs = ", ".join("char *__restrict__ p%d" % k for k in range(nops))
+    src = ['extern "C" __global__ void %s_c(int64_t n, %s)\n{' % (NAME, ptrs)]
+    src += ["  const %s v%d = *(const %s *)p%d;" % (in_t[i], i, in_t[i], i) for i in range(nin) if scalar[i]]
+    src.append("  for (int64_t i = NT_TID; i < n; i += NT_STEP) {")
+    src += ["    const %s v%d = ((const %s *)p%d)[i];" % (in_t[i], i, in_t[i], i) for i in range(nin)
+            if not scalar[i]]  # fmt: skip
+    src += ["    " + ln for ln in lines]
+    src += ["    ((%s *)p%d)[i] = %s;" % (out_t[k], nin + k, o) for k, o in enumerate(outs)]
+    src += ["  }", "}"]
+    if nd == 0:
+        return "\n".join(src) + "\n"
+    shape = ", ".join("int64_t s%d" % d for d in range(nd))
+    strides = ", ".join("int64_t st%d_%d" % (k, d) for k in range(nops) for d in range(nd))
+    src.append('extern "C" __global__ void %s_s(int64_t n, %s, %s, %s)\n{' % (NAME, shape, ptrs, strides))
+    src.append("  for (int64_t i = NT_TID; i < n; i += NT_STEP) {")
+    src.append("    int64_t r = i, c;")
+    src += ["    int64_t o%d = 0;" % k for k in range(nops)]
+    for d in reversed(range(nd)):
+        src.append("    c = r %% s%d; r /= s%d;" % (d, d) if d else "    c = r;")
+        src += ["    o%d += c * st%d_%d;" % (k, k, d) for k in range(nops)]
+    src += ["    const %s v%d = *(const %s *)(p%d + o%d);" % (in_t[i], i, in_t[i], i, i) for i in range(nin)]
+    src += ["    " + ln for ln in lines]
+    src += ["    *(%s *)(p%d + o%d) = %s;" % (types[nin + k], nin + k, nin + k, o) for k, o in enumerate(outs)]
+    src += ["  }", "}"]
+    return "\n".join(src) + "\n"
+
+
+def out_shape(node, shapes):
+    """The broadcast output shape, with the reference's error for incompatible inputs."""
+    nd = node.outputs[0].type.ndim
+    out = []
+    for d in range(nd):
+        lens = {s[d] for s in shapes if s[d] != 1}
+        if len(lens) > 1:
+            raise ValueError("shape mismatch: inputs of shapes %s cannot be broadcast together"
+                             % ", ".join(str(tuple(s)) for s in shapes))  # fmt: skip
+        out.append(lens.pop() if lens else 1)
+    return tuple(out)
+
+
+def merged_layout(shape, operand_strides):
+    """Merge adjacent dimensions contiguous for every operand: ``(shape, strides per operand)``.
+
+    Strides are in bytes (0 along broadcast dimensions); dimensions of length 1 are dropped.
+    """
+    keep = [d for d, n in enumerate(shape) if n != 1]
+    shp = [shape[d] for d in keep]
+    sts = [[st[d] for d in keep] for st in operand_strides]
+    i = len(shp) - 1
+    while i > 0:
+        if all(st[i - 1] == st[i] * shp[i] for st in sts):
+            shp[i - 1] *= shp[i]
+            del shp[i]
+            for st in sts:
+                st[i - 1] = st[i]
+                del st[i]
+        i -= 1
+    return shp, sts
+
+
+@cuda_kernel.register(Elemwise)
+def elemwise_kernel(op, node):
+    """A fused elementwise kernel for ``node`` (None when a step has no CUDA code)."""
+    res = body(node)
+    if res is None:
+        return None
+    src = source(node, *res)
+    nd = node.outputs[0].type.ndim
+    out_dt = [np.dtype(v.type.dtype) for v in node.outputs]
+    scalar = _scalar_inputs(node)
+
+    def bind(get, rt):
+        kc = get(NAME + "_c")
+        ks = get(NAME + "_s") if nd else None
+        uintp, i64 = np.uintp, np.int64
+
+        def run(node, args, outs):
+            shapes = [a.shape for a in args]
+            shape = out_shape(node, shapes)
+            res = [DeviceArray.empty(rt, shape, dt) for dt in out_dt]
+            n = int(np.prod(shape, dtype=np.int64))
+            if n:
+                ptrs = [uintp(a.ptr) for a in args] + [uintp(o.ptr) for o in res]
+                contiguous = all(s or (a.shape == shape and a.c_contiguous) for a, s in zip(args, scalar))
+                if contiguous:
+                    kc(grid_for(n, BLOCK), (BLOCK, 1, 1), [i64(n)] + ptrs)
+                else:
+                    strides = [[0 if a.shape[d] == 1 else a.strides[d] for d in range(nd)] for a in args]
+                    strides += [list(o.strides) for o in res]
+                    shp, sts = merged_layout(shape, strides)
+                    pad = nd - len(shp)
+                    shp = [1] * pad + shp
+                    sts = [[0] * pad + st for st in sts]
+                    ks(grid_for(n, BLOCK), (BLOCK, 1, 1),
+                       [i64(n)] + [i64(s) for s in shp] + ptrs + [i64(x) for st in sts for x in st])  # fmt: skip
+            for cell, r in zip(outs, res):
+                cell[0] = r
+
+        return run
+
+    return CudaKernel(src, bind)
+
+
+__all__ = ["elemwise_kernel", "body", "source", "merged_layout", "out_shape"]

@@ -1,0 +1,191 @@
+"""The emulated device: CUDA kernels compiled for the host and run one thread per block.
+
+CI has no GPU.  To run the CUDA backend's generated kernels anyway, this runtime
+compiles the very same CUDA source as C++ with the host compiler, after a header
+that defines CUDA's built-ins (``threadIdx``, ``blockIdx``, ``__syncthreads``,
+``warpSize``, shuffles, atomics) for a single thread; each launch loops over the
+grid's blocks with a block of one thread.  Kernels written by the rules of
+``registry.py`` (grid/block-stride loops, ``warpSize``, no fixed block size)
+compute exactly what they compute on a GPU, so their index arithmetic,
+broadcasting, strides and math are checked against the Python backend.  What the
+emulator cannot check (races between threads, real warp shuffles, the speed) needs
+a GPU run.  Device memory is host memory; transfers are counted like real ones.
+"""
+
+import ctypes
+import re
+
+import numpy as np
+
+from ..c.cache import get_or_build, toolchain_info
+from ..c.compiler import COMPILE_TIMEOUT, CompileError, compiler_info
+from .runtime import Module, Runtime
+from .table import PRELUDE
+
+HEADER = r"""
+#define NT_EMULATE 1
+#include <stdint.h>
+#include <stddef.h>
+#include <math.h>
+struct nt_dim3 { unsigned x, y, z; };
+static nt_dim3 threadIdx, blockIdx, blockDim, gridDim;
+static const int warpSize = 1;
+static size_t nt_emu_shared_bytes;
+static char nt_emu_smem[1 << 18] __attribute__((aligned(64)));
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __shared__ static
+#define __launch_bounds__(...)
+#define __syncthreads() ((void)0)
+#define __syncwarp(...) ((void)0)
+#define __threadfence() ((void)0)
+#define NT_DEV static inline
+#define NT_DYNAMIC_SHARED(T, name) T *name = (T *)nt_emu_smem
+template <class T> static inline T __shfl_down_sync(unsigned, T v, int, int = 32) { return v; }
+template <class T> static inline T __shfl_xor_sync(unsigned, T v, int, int = 32) { return v; }
+template <class T> static inline T __shfl_sync(unsigned, T v, int, int = 32) { return v; }
+template <class T> static inline T __ldg(const T *p) { return *p; }
+template <class T> static inline T atomicAdd(T *a, T v) { T o = *a; *a = o + v; return o; }
+template <class T> static inline T atomicMax(T *a, T v) { T o = *a; if (v > o) *a = v; return o; }
+template <class T> static inline T atomicMin(T *a, T v) { T o = *a; if (v < o) *a = v; return o; }
+static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+static inline double rsqrt(double x) { return 1.0 / sqrt(x); }
+static inline float __fdividef(float a, float b) { return a / b; }
+static inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((uint64_t)a * b) >> 32); }
+static inline float __int_as_float(int i) { union { int i; float f; } u; u.i = i; return u.f; }
+static inline int __float_as_int(float f) { union { int i; float f; } u; u.f = f; return u.i; }
+"""
+
+_KERNEL = re.compile(r'extern\s+"C"\s+__global__\s+(?:__launch_bounds__\([^)]*\)\s+)?void\s+(\w+)\s*\(([^)]*)\)')
+
+
+def kernel_signatures(source):
+    """``{name: [(C type, is_pointer), ...]}`` of the ``extern "C" __global__`` functions in ``source``."""
+    out = {}
+    for name, params in _KERNEL.findall(source):
+        sig = []
+        for p in params.split(","):
+            p = " ".join(p.split())
+            if not p or p == "void":
+                continue
+            m = re.match(r"(.*?)(\w+)$", p)
+            ctype = m.group(1).strip() if m else p
+            ctype = ctype.replace("__restrict__", "").strip()
+            sig.append((ctype, "*" in ctype))
+        out[name] = sig
+    return out
+
+
+def _wrappers(sigs):
+    """C++ launch wrappers and their cffi declarations: pointers travel as integers."""
+    src, cdef = [], []
+    for name, sig in sorted(sigs.items()):
+        params = ["unsigned gx", "unsigned gy", "unsigned gz", "size_t shm"]
+        cparams = ["unsigned", "unsigned", "unsigned", "size_t"]
+        args = []
+        for i, (ct, ptr) in enumerate(sig):
+            t = "uintptr_t" if ptr else ct
+            params.append("%s a%d" % (t, i))
+            cparams.append(t)
+            args.append("(%s)a%d" % (ct, i) if ptr else "a%d" % i)
+        src.append(
+            'extern "C" __attribute__((visibility("default"))) void nt_emu_%s(%s) {\n'
+            "  nt_emu_shared_bytes = shm;\n"
+            "  gridDim.x = gx; gridDim.y = gy; gridDim.z = gz; blockDim.x = blockDim.y = blockDim.z = 1;\n"
+            "  threadIdx.x = threadIdx.y = threadIdx.z = 0;\n"
+            "  for (unsigned z = 0; z < gz; z++)\n  for (unsigned y = 0; y < gy; y++)\n"
+            "  for (unsigned x = 0; x < gx; x++) {\n"
+            "    blockIdx.x = x; blockIdx.y = y; blockIdx.z = z;\n    %s(%s);\n  }\n}\n"
+            % (name, ", ".join(params), name, ", ".join(args)))  # fmt: skip
+        cdef.append("void nt_emu_%s(%s);" % (name, ", ".join(cparams)))
+    return "\n".join(src), "\n".join(cdef)
+
+
+class EmuBuilder:
+    """Builds emulated kernels with the host C compiler in C++ mode (a cache builder)."""
+
+    artifact = "lib.so"
+    suffix = ".cpp"
+
+    @staticmethod
+    def toolchain():
+        return {"emulator": 1, "host": toolchain_info()}
+
+    @staticmethod
+    def compile(src_path, out_path):
+        import subprocess
+
+        info = compiler_info()
+        if info is None:
+            raise CompileError("the CUDA emulator needs a C/C++ compiler (config.cxx)")
+        cmd = [info[0], "-x", "c++", "-std=c++17", "-O1", "-shared", "-fPIC", "-fno-math-errno", src_path,
+               "-o", out_path, "-lm"]  # fmt: skip
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT)
+        if r.returncode != 0:
+            raise CompileError("emulated CUDA build failed:\n%s\n%s" % (" ".join(cmd), r.stderr[-6000:]))
+
+
+class EmuRuntime(Runtime):
+    """Host memory plays device memory; kernels run through :data:`HEADER` (see module doc)."""
+
+    name = "emulator"
+    arch = "host"
+
+    def __init__(self):
+        super().__init__()
+        self.device_name = "nettrain CUDA emulator (host CPU, one thread per block)"
+
+    def malloc(self, nbytes):
+        buf = np.empty(int(nbytes) + 256, np.uint8)
+        addr = buf.ctypes.data
+        return addr + (-addr) % 256, buf  # 256-byte aligned like cudaMalloc
+
+    def htod(self, ptr, a):
+        self._count("htod", a.nbytes)
+        ctypes.memmove(ptr, np.ascontiguousarray(a).ctypes.data, a.nbytes)
+
+    def dtoh(self, a, ptr):
+        self._count("dtoh", a.nbytes)
+        ctypes.memmove(a.ctypes.data, ptr, a.nbytes)
+
+    def dtod(self, dst, src, nbytes):
+        ctypes.memmove(dst, src, int(nbytes))
+
+    def memset(self, ptr, byte, nbytes):
+        ctypes.memset(ptr, int(byte), int(nbytes))
+
+    def synchronize(self):
+        pass
+
+    def load(self, source):
+        import cffi
+
+        sigs = kernel_signatures(source)
+        wsrc, cdef = _wrappers(sigs)
+        path = get_or_build(HEADER + PRELUDE + "\n" + source + "\n" + wsrc, EmuBuilder)
+        ffi = cffi.FFI()
+        ffi.cdef(cdef)
+        lib = ffi.dlopen(path)
+        counters = self.counters
+
+        def getter(name):
+            fn = getattr(lib, "nt_emu_" + name)
+            kinds = [float if ct in ("float", "double") else int for ct, _ in sigs[name]]
+
+            def launch(grid, block, args, shared=0):
+                counters["launches"] += 1
+                if len(args) != len(kinds):
+                    raise TypeError("kernel %s takes %d arguments, got %d" % (name, len(kinds), len(args)))
+                g = tuple(grid) + (1, 1)
+                fn(int(g[0]), int(g[1]), int(g[2]), int(shared), *[k(a) for k, a in zip(kinds, args)])
+
+            return launch
+
+        m = Module(self, getter)
+        m.raw = (ffi, lib)
+        return m
+
+
+__all__ = ["EmuRuntime", "HEADER", "kernel_signatures"]

@@ -1,0 +1,191 @@
+"""Runtimes: allocate device memory, copy, build and launch kernels.
+
+Two implementations share one small interface (compile, allocate and launch
+are separate pieces, as in tinygrad's ``runtime/ops_cuda.py``):
+
+* :class:`PyCudaRuntime` drives a real GPU through pycuda; kernels are built by
+  nvcc into cubins kept in the content-addressed compile cache.
+* :class:`~nettrain.backends.cuda.emulate.EmuRuntime` (``config.cuda_runtime =
+  'emulator'``) compiles the same CUDA source for the host with g++ and runs each
+  block with one thread.  It is slow and exists so that CI without a GPU runs the
+  generated kernels, the placement and the transfers for real.
+
+``get_runtime()`` gives the runtime for ``config.device`` (None on the CPU, or when
+no GPU can be used: ``why_no_runtime()`` then says why, and ``python -m
+nettrain.cuda`` reports it in detail).
+"""
+
+import functools
+
+import numpy as np
+
+from ...configdefaults import config
+
+
+class Runtime:
+    """Base: transfer counters shared by every runtime."""
+
+    name = "?"
+    #: target architecture of built kernels ('sm_90', ...; 'host' for the emulator)
+    arch = "?"
+
+    def __init__(self):
+        self.counters = dict(htod=0, htod_bytes=0, dtoh=0, dtoh_bytes=0, launches=0)
+
+    def reset_counters(self):
+        for k in self.counters:
+            self.counters[k] = 0
+
+    def _count(self, kind, nbytes):
+        self.counters[kind] += 1
+        self.counters[kind + "_bytes"] += int(nbytes)
+
+    # subclasses: malloc(nbytes) -> (ptr, owner); htod(ptr, a); dtoh(a, ptr); dtod(dst, src, n);
+    # memset(ptr, byte, n); synchronize(); load(source) -> Module whose get(name) is a launcher,
+    # where ``source`` holds the kernels only (each runtime adds the prelude it needs)
+
+
+class Module:
+    """Kernels loaded from one build: ``get(name)`` gives a launcher ``(grid, block, args, shared=0)``."""
+
+    def __init__(self, rt, getter):
+        self._rt = rt
+        self._get = getter
+        self._cache = {}
+
+    def get(self, name):
+        fn = self._cache.get(name)
+        if fn is None:
+            fn = self._cache[name] = self._get(name)
+        return fn
+
+
+class PyCudaRuntime(Runtime):
+    """A CUDA device driven through pycuda (imported only here)."""
+
+    name = "cuda"
+
+    def __init__(self, ordinal=0):
+        super().__init__()
+        import pycuda.driver as drv
+        from pycuda.tools import DeviceMemoryPool
+
+        drv.init()
+        self.drv = drv
+        self.device = drv.Device(ordinal)
+        self.context = self.device.retain_primary_context()
+        self.context.push()
+        major, minor = self.device.compute_capability()
+        self.arch = config.cuda_arch or "sm_%d%d" % (major, minor)
+        self.pool = DeviceMemoryPool()
+        self.device_name = self.device.name()
+
+    def malloc(self, nbytes):
+        owner = self.pool.allocate(int(nbytes))
+        return int(owner), owner
+
+    def htod(self, ptr, a):
+        self._count("htod", a.nbytes)
+        self.drv.memcpy_htod(ptr, a)
+
+    def dtoh(self, a, ptr):
+        self._count("dtoh", a.nbytes)
+        self.drv.memcpy_dtoh(a, ptr)
+
+    def dtod(self, dst, src, nbytes):
+        self.drv.memcpy_dtod(dst, src, int(nbytes))
+
+    def memset(self, ptr, byte, nbytes):
+        self.drv.memset_d8(ptr, int(byte), int(nbytes))
+
+    def synchronize(self):
+        self.context.synchronize()
+
+    def load(self, source):
+        from .nvcc import build_cubin
+        from .table import PRELUDE
+
+        path = build_cubin(PRELUDE + "\n" + source, self.arch)
+        mod = self.drv.module_from_file(path)
+        counters = self.counters
+
+        def getter(name):
+            fn = mod.get_function(name)
+
+            def launch(grid, block, args, shared=0):
+                counters["launches"] += 1
+                fn(*args, block=tuple(block), grid=tuple(grid[:2]), shared=int(shared))
+
+            return launch
+
+        m = Module(self, getter)
+        m.raw = mod  # keeps the module loaded
+        return m
+
+
+_failure = []
+
+
+def why_no_runtime():
+    """Why ``get_runtime()`` returned None (empty when it did not)."""
+    return _failure[0] if _failure else ""
+
+
+@functools.lru_cache(maxsize=None)
+def _make(kind, ordinal):
+    if kind == "emulator":
+        return emulator()
+    try:
+        return PyCudaRuntime(ordinal)
+    except ImportError as e:
+        _failure[:] = ["pycuda is not installed (pip install 'nettrain[cuda]'): %s" % e]
+    except Exception as e:  # noqa: BLE001 - any driver error means: no usable GPU here
+        _failure[:] = ["no usable CUDA device: %s: %s" % (type(e).__name__, e)]
+    return None
+
+
+def device_ordinal(device=None):
+    """The GPU index in ``config.device`` ('cuda' -> 0, 'cuda1' -> 1), or None for the CPU."""
+    d = str(device or config.device)
+    for prefix in ("cuda", "gpu"):
+        if d.startswith(prefix):
+            rest = d[len(prefix):]
+            return int(rest) if rest.isdigit() else 0
+    return None
+
+
+def get_runtime():
+    """The runtime for ``config.device`` and ``config.cuda_runtime``, or None (CPU, or no GPU)."""
+    n = device_ordinal()
+    if n is None:
+        return None
+    kind = config.cuda_runtime
+    return _make("emulator" if kind == "emulator" else "pycuda", n)
+
+
+@functools.lru_cache(maxsize=None)
+def emulator():
+    """The process's emulated device (always available where a C++ compiler works)."""
+    from .emulate import EmuRuntime
+
+    return EmuRuntime()
+
+
+def to_device(rt, v, dtype=None):
+    """``v`` as a device array of ``rt`` (uploading host values, counted as a transfer)."""
+    if getattr(v, "is_device_array", False):
+        return v
+    from .darray import DeviceArray
+
+    return DeviceArray.from_host(rt, np.asarray(v, dtype=dtype))
+
+
+def to_host(v):
+    """``v`` as a host (NumPy) value (downloading device arrays, counted as a transfer)."""
+    if getattr(v, "is_device_array", False):
+        return v.get()
+    return v
+
+
+__all__ = ["Runtime", "Module", "PyCudaRuntime", "get_runtime", "why_no_runtime", "emulator", "to_device",
+           "to_host", "device_ordinal"]  # fmt: skip

@@ -319,9 +319,25 @@ def cmd_inspect(args):
     return 0
 
 
+# ---------------------------------------------------------------- nettrain doctor
+
+
+def _add_doctor(sub):
+    p = sub.add_parser("doctor", help="what the CUDA backend can use here (driver, GPU, nvcc, pycuda, cuBLAS)",
+                       description="Report the NVIDIA driver, GPUs, nvcc, pycuda and cuBLAS, and what is missing.")
+    p.set_defaults(func=cmd_doctor)
+
+
+def cmd_doctor(args):
+    """``nettrain doctor``: the CUDA report; 0 when a GPU can run kernels."""
+    from .backends.cuda.doctor import main as doctor
+
+    return doctor()
+
+
 # ---------------------------------------------------------------- entry point
 
-COMMANDS = [_add_train, _add_eval, _add_inspect, _add_cache]
+COMMANDS = [_add_train, _add_eval, _add_inspect, _add_cache, _add_doctor]
 
 
 def build_parser():

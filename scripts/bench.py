@@ -423,6 +423,49 @@ def _pytensor_lenet(pt, weights, xv, yv):
     f = pt.function([x, y], cost, updates=upd)
     return lambda: f(xv, yv)
 
+# ------------------------------------------------------------------- GPU (scripts/bench_cuda.py)
+def _cuda_mlp_step(batch, torch):
+    """(nettrain step, x, y, PyTorch step or None) for the MLP on the GPU."""
+    rng = np.random.default_rng(0)
+    xv = rng.random((batch, 784), dtype=np.float32)
+    yv = rng.integers(0, 10, size=batch).astype(np.int32)
+    f, _ = _mlp(batch, "cuda")
+    torch_step = None
+    if torch is not None:
+        torch.manual_seed(0)
+        nn = torch.nn
+        model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10)).cuda()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        tx, ty = torch.from_numpy(xv).cuda(), torch.from_numpy(yv.astype(np.int64)).cuda()
+
+        def torch_step():
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(tx), ty).backward()
+            opt.step()
+
+    return (lambda: f(xv, yv)), xv, yv, torch_step
+
+
+def _cuda_lenet_parts(batch, torch):
+    """(nettrain step, PyTorch step or None) for LeNet on the GPU."""
+    rng = np.random.default_rng(3)
+    xv = rng.random((batch, 1, 28, 28), dtype=np.float32)
+    yv = rng.integers(0, 10, size=batch).astype(np.int32)
+    f, _, weights = _lenet_nettrain("cuda")
+    torch_step = None
+    if torch is not None:
+        model = _torch_lenet(torch, weights).cuda()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        tx, ty = torch.from_numpy(xv).cuda(), torch.from_numpy(yv.astype(np.int64)).cuda()
+
+        def torch_step():
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(tx), ty).backward()
+            opt.step()
+
+    return (lambda: f(xv, yv)), torch_step
+
+
 BENCHES = {
     "machine": bench_machine,
     "overhead": bench_overhead,
@@ -437,12 +480,17 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", nargs="*", choices=sorted(BENCHES), help="run only these benchmarks")
     p.add_argument("--repeat", type=int, default=7, help="timed repeats per row (median reported)")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: GPU benchmarks (not yet)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="cuda: the GPU table (scripts/bench_cuda.py) instead of the CPU benchmarks")
     args = p.parse_args(argv)
-    if args.device == "cuda":
-        print("the CUDA backend does not exist yet", file=sys.stderr)
-        return 2
     table = Table()
+    if args.device == "cuda":
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import bench_cuda
+
+        bench_cuda.run(table, args.repeat, _cuda_mlp_step, _cuda_lenet_parts)
+        print(table.render())
+        return 0
     with tempfile.TemporaryDirectory():
         for name in args.only or BENCHES:
             BENCHES[name](table, args.repeat)

@@ -23,10 +23,8 @@ def get_linker(name):
     """
     from ..configdefaults import config
 
-    if name == "cuda" or (str(config.device) != "cpu" and name != "host"):
+    if name == "cuda" or str(config.device) != "cpu":
         return _LINKERS["cuda"](host=name if name in ("py", "c") else "auto")
-    if name == "host":
-        name = "auto"
     if name in ("auto", "cvm", "c|py"):
         c = _LINKERS.get("c")
         name = "c" if c is not None and c.available() else "py"

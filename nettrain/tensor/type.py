@@ -102,6 +102,12 @@ class TensorType(Type):
         """Return ``value`` as an ndarray of this type or raise TypeError."""
         if type(value) is np.ndarray and value.dtype == self.numpy_dtype:
             arr = value
+        elif getattr(value, "is_device_array", False):
+            # a backend's device array (CUDA) is taken as is: converting would copy it to the host
+            if value.dtype != self.numpy_dtype:
+                raise TypeError("expected dtype %s, got a device array of dtype %s (cast it first)"
+                                % (self.dtype, value.dtype))  # fmt: skip
+            arr = value
         elif strict:
             if not isinstance(value, np.ndarray):
                 raise TypeError("expected a numpy.ndarray, got %s" % type(value).__name__)

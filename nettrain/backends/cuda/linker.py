@@ -48,11 +48,12 @@ def placement(fgraph):
     return {node: _kernel(node) for node in fgraph.toposort()}
 
 
-def transfers(fgraph, plan=None):
+def transfers(fgraph, plan=None, per_call=True):
     """The host->device and device->host edges of ``fgraph``: ``[(variable, 'htod' | 'dtoh', node)]``.
 
-    Function inputs and constants count as host values; this is what a call copies
-    (constants only once, shared variables only on first use).
+    Function inputs count as host values.  With ``per_call`` (the default) the
+    edges copied by every call are listed; constants (uploaded when the function
+    is built) and shared variables (uploaded on first use, then resident) are not.
     """
     plan = placement(fgraph) if plan is None else plan
     where = {}
@@ -68,6 +69,8 @@ def transfers(fgraph, plan=None):
         for i, v in enumerate(node.inputs):
             src = where.get(v, "host")
             want = "host" if (not on_dev or i in host_in) else "device"
+            if per_call and want == "device" and (isinstance(v, Constant) or hasattr(v, "container")):
+                continue
             if src != want:
                 edges.append((v, "htod" if want == "device" else "dtoh", node))
     return edges
@@ -135,9 +138,12 @@ class CudaLinker:
         return get_runtime() is not None
 
     def _host_linker(self):
-        from .. import get_linker
+        from .. import _LINKERS
 
-        return get_linker(self.host if self.host in ("py", "c") else "auto")
+        c = _LINKERS.get("c")
+        if self.host != "py" and c is not None and c.available():
+            return c()
+        return PythonLinker()
 
     def make_thunk(self, fgraph, input_cells, allow_gc=True):
         """Return ``(run, cells)``; ``run()`` computes every output cell."""
@@ -151,7 +157,7 @@ class CudaLinker:
         kernels = [_kernel(s.node) for s in steps]
         self.last_placement = {s.node: k for s, k in zip(steps, kernels)}
         for s, k in zip(steps, kernels):
-            if k is None and any(getattr(v.type, "dtype", "").startswith("float") for v in s.node.outputs):
+            if k is None and any(hasattr(v.type, "dtype") for v in s.node.inputs + s.node.outputs):
                 name = type(s.node.op).__name__
                 _warn_once(name, "%s has no CUDA kernel: it runs on the host (its operands are copied there "
                            "and back)" % name)  # fmt: skip

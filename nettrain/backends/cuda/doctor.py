@@ -1,0 +1,122 @@
+"""What the CUDA backend can use on this machine, in words a user can act on.
+
+``report()`` returns ``[(item, ok, detail)]`` for the driver, the GPU, nvcc,
+pycuda, cuBLAS and the emulator; ``python -m nettrain.cuda`` and
+``nettrain doctor`` print it.  Nothing here fails: every probe catches its own
+errors and says what is missing and how to get it.
+"""
+
+import ctypes
+import ctypes.util
+import importlib.util
+
+
+def _driver():
+    name = ctypes.util.find_library("cuda") or "libcuda.so.1"
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        return False, "libcuda (the NVIDIA driver) not found: install the NVIDIA driver for your GPU"
+    v = ctypes.c_int()
+    try:
+        if lib.cuDriverGetVersion(ctypes.byref(v)) == 0:
+            return True, "driver API %d.%d (%s)" % (v.value // 1000, v.value % 1000 // 10, name)
+    except AttributeError:
+        pass
+    return True, "found %s" % name
+
+
+def _gpus():
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("cuda") or "libcuda.so.1")
+    except OSError:
+        return False, "no driver, so no GPU can be listed"
+    if lib.cuInit(0) != 0:
+        return False, "cuInit failed: no GPU visible (check nvidia-smi, CUDA_VISIBLE_DEVICES)"
+    n = ctypes.c_int()
+    lib.cuDeviceGetCount(ctypes.byref(n))
+    names = []
+    for i in range(n.value):
+        dev, buf = ctypes.c_int(), ctypes.create_string_buffer(256)
+        lib.cuDeviceGet(ctypes.byref(dev), i)
+        lib.cuDeviceGetName(buf, 256, dev)
+        names.append("%d: %s" % (i, buf.value.decode(errors="replace")))
+    return bool(names), "; ".join(names) or "no GPU found"
+
+
+def _nvcc():
+    from .nvcc import nvcc_path, nvcc_version
+
+    p = nvcc_path()
+    if p is None:
+        return False, "nvcc not found: install the CUDA toolkit or set NETTRAIN_FLAGS=nvcc=/path/to/nvcc"
+    return True, "%s (%s)" % (nvcc_version() or "version unknown", p)
+
+
+def _pycuda():
+    if importlib.util.find_spec("pycuda") is None:
+        return False, "pycuda is not installed: pip install 'nettrain[cuda]' (builds against your CUDA toolkit)"
+    try:
+        import pycuda
+
+        return True, "pycuda %s" % getattr(pycuda, "VERSION_TEXT", "?")
+    except Exception as e:  # noqa: BLE001 - report, never fail
+        return False, "pycuda fails to import: %s" % e
+
+
+def _cublas():
+    try:
+        from .blas import cublas_status
+    except ImportError:
+        return False, "the cuBLAS binding is not part of this build"
+    try:
+        return cublas_status()
+    except Exception as e:  # noqa: BLE001
+        return False, "cuBLAS probe failed: %s" % e
+
+
+def _emulator():
+    from ..c.compiler import available
+
+    return available(), ("kernels can be checked on the CPU (NETTRAIN_FLAGS=device=cuda,cuda_runtime=emulator)"
+                         if available() else "no C compiler: the emulator cannot run")  # fmt: skip
+
+
+def _runtime():
+    from ...configdefaults import config
+    from .runtime import get_runtime, why_no_runtime
+
+    with config.change_flags(device="cuda", cuda_runtime="auto"):
+        rt = get_runtime()
+        if rt is None:
+            return False, "device=cuda would run on the CPU: " + why_no_runtime()
+        return True, "device=cuda runs on %s (%s)" % (getattr(rt, "device_name", rt.name), rt.arch)
+
+
+PROBES = (("NVIDIA driver", _driver), ("GPU", _gpus), ("nvcc", _nvcc), ("pycuda", _pycuda), ("cuBLAS", _cublas),
+          ("device=cuda", _runtime), ("emulator", _emulator))  # fmt: skip
+
+
+def report():
+    """``[(item, ok, detail)]`` for every probe."""
+    out = []
+    for name, probe in PROBES:
+        try:
+            ok, detail = probe()
+        except Exception as e:  # noqa: BLE001 - a probe must never break the report
+            ok, detail = False, "%s: %s" % (type(e).__name__, e)
+        out.append((name, bool(ok), detail))
+    return out
+
+
+def main():
+    """Print the report; exit status 0 when a GPU can run nettrain's kernels, 1 otherwise."""
+    rows = report()
+    for name, ok, detail in rows:
+        print("%-14s %-7s %s" % (name, "ok" if ok else "MISSING", detail))
+    ready = dict((n, ok) for n, ok, _ in rows).get("device=cuda", False)
+    print("\nnettrain can %s on a GPU here." % ("run" if ready else "NOT run"))
+    return 0 if ready else 1
+
+
+__all__ = ["report", "main"]

@@ -30,6 +30,11 @@ HEADER = r"""
 struct nt_dim3 { unsigned x, y, z; };
 static nt_dim3 threadIdx, blockIdx, blockDim, gridDim;
 static const int warpSize = 1;
+struct float4 { float x, y, z, w; };
+struct int4 { int x, y, z, w; };
+struct uint4 { unsigned x, y, z, w; };
+struct float2 { float x, y; };
+struct double2 { double x, y; };
 static size_t nt_emu_shared_bytes;
 static char nt_emu_smem[1 << 18] __attribute__((aligned(64)));
 #define __global__

@@ -31,6 +31,15 @@ def test_fused_expression_matches_python_linker(dtype):
     ct.compare([x, y], out, [rand(5, 7, dtype=dtype), rand(7, dtype=dtype)], kernel_ops=(Elemwise,))
 
 
+@pytest.mark.parametrize("n", [1, 4, 13, 64, 1001])
+def test_vector_kernel_and_its_tail_cover_every_length(n):
+    x, y, s = T.fvector("x"), T.fvector("y"), T.fscalar("s")
+    ct.compare([x, y, s], [T.exp(-x * x) * T.sin(y) + T.tanh(x * y) * s, x * 2], [rand(n), rand(n), np.float32(3)],
+               kernel_ops=(Elemwise,))  # fmt: skip
+    # a view starting 4 bytes in is not 16-byte aligned: the element kernel runs
+    ct.compare([x], T.sqr(x), [rand(n + 1)[1:]], kernel_ops=(Elemwise,))
+
+
 def test_broadcast_strided_and_scalar_operands():
     x = T.tensor4("x", dtype="float32")
     b = T.fvector("b")

@@ -19,6 +19,8 @@ export NETTRAIN_FLAGS="compiledir=$OUT/compiledir"
       tar -xzf "$OUT"/src/pycuda-*.tar.gz -C "$OUT/src" &&
       (cd "$OUT"/src/pycuda-*/ && python configure.py --cuda-root="$CUDA_ROOT" && python -m pip install -q .)
   fi
+  # cuBLAS: the toolkit's libcublas when present, else the nvidia-cublas wheel
+  ls "$CUDA_ROOT"/lib64/libcublas.so* >/dev/null 2>&1 || python -m pip install -q nvidia-cublas
   python -m nettrain.cuda
   NETTRAIN_TEST_GPU=1 python -m pytest -q -p no:randomly tests/backends/cuda
   NETTRAIN_FLAGS="$NETTRAIN_FLAGS,device=cuda" python examples/seed_examples.py

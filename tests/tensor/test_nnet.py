@@ -234,3 +234,24 @@ def test_infer_shape_of_softmax_and_crossentropy_ops():
         f = nettrain.function([x, dy, y, g], [T.as_tensor_variable(s) for s in inferred], on_unused_input="ignore")
         expected = nettrain.function([x, dy, y, g], out, on_unused_input="ignore")(*values.values()).shape
         assert tuple(int(s) for s in f(*values.values())) == expected
+
+
+def test_crossentropy_softmax_1hot_is_the_fused_op_and_has_second_derivatives():
+    from nettrain.tensor.nnet import crossentropy_softmax_1hot
+    from nettrain.tensor.nnet.softmax_crossentropy import CrossentropySoftmax1Hot, CrossentropySoftmax1HotDx
+
+    y = np.array([0, 2, 1, 2], dtype=np.int32)
+    xv = RNG.normal(size=(4, 3))
+    x = T.dmatrix("x")
+    nll = crossentropy_softmax_1hot(x, y)[0]
+    assert isinstance(nll.owner.op, CrossentropySoftmax1Hot)
+    g = T.grad(nll.mean(), x)
+    f = nettrain.function([x], g)
+    assert any(isinstance(n.op, CrossentropySoftmax1HotDx) for n in f.maker.fgraph.toposort())
+    z = xv - xv.max(1, keepdims=True)
+    sm = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    np.testing.assert_allclose(f(xv), (sm - np.eye(3)[y]) / 4, rtol=1e-12)
+    w = RNG.normal(size=(4, 3))
+    # d/dx of <grad, w> exercises CrossentropySoftmax1HotDx.grad (row weights of static length 1 and full)
+    verify_grad(lambda x: T.grad(crossentropy_softmax_1hot(x, y)[0].mean(), x) * w, [xv])
+    verify_grad(lambda x: T.grad((crossentropy_softmax_1hot(x, y)[0] * T.arange(1, 5)).sum(), x) * w, [xv])

@@ -72,11 +72,24 @@ class DeviceArray:
 
     @classmethod
     def from_host(cls, rt, a, dtype=None):
-        """Copy the NumPy value ``a`` to the device (one host-to-device transfer)."""
-        a = np.ascontiguousarray(a, dtype=dtype)
-        d = cls.empty(rt, a.shape, a.dtype)
-        if a.nbytes:
-            rt.htod(d.ptr, a)
+        """Copy the NumPy value ``a`` to the device (one host-to-device transfer).
+
+        During a function call (``rt.upload_cache`` is a dict) the same host array
+        is uploaded once however many kernels ask for it (e.g. labels read by the
+        loss and by its gradient).
+        """
+        cache = rt.upload_cache
+        if cache is not None:
+            key = (id(a), dtype)
+            hit = cache.get(key)
+            if hit is not None and hit[0] is a:
+                return hit[1]
+        h = np.ascontiguousarray(a, dtype=dtype)
+        d = cls.empty(rt, h.shape, h.dtype)
+        if h.nbytes:
+            rt.htod(d.ptr, h)
+        if cache is not None:
+            cache[key] = (a, d)  # holding ``a`` keeps its id from being reused during the call
         return d
 
     # -------------------------------------------------------------- info

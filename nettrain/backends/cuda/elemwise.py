@@ -62,35 +62,40 @@ def _scalar_inputs(node):
     return [all(s == 1 for s in v.type.shape) for v in node.inputs]
 
 
-def source(node, lines, outs):
-    """The two kernels of ``node`` (see the module docstring)."""
+def source(node, lines, outs, byval=()):
+    """The kernels of ``node`` (see the module docstring); inputs in ``byval`` are scalar parameters."""
     in_t = [C_TYPES[v.type.dtype] for v in node.inputs]
     out_t = [C_TYPES[v.type.dtype] for v in node.outputs]
     types = in_t + out_t
     nin, nops, nd = len(in_t), len(in_t) + len(out_t), node.outputs[0].type.ndim
     scalar = _scalar_inputs(node)
-    ptrs = ", ".join("char *__restrict__ p%d" % k for k in range(nops))
+    ptrs = ", ".join("%s v%d" % (in_t[k], k) if k in byval else "char *__restrict__ p%d" % k for k in range(nops))
     src = ['extern "C" __global__ void %s_c(int64_t n, %s)\n{' % (NAME, ptrs)]
-    src += ["  const %s v%d = *(const %s *)p%d;" % (in_t[i], i, in_t[i], i) for i in range(nin) if scalar[i]]
+    src += ["  const %s v%d = *(const %s *)p%d;" % (in_t[i], i, in_t[i], i) for i in range(nin)
+            if scalar[i] and i not in byval]  # fmt: skip
     src.append("  for (int64_t i = NT_TID; i < n; i += NT_STEP) {")
     src += ["    const %s v%d = ((const %s *)p%d)[i];" % (in_t[i], i, in_t[i], i) for i in range(nin)
             if not scalar[i]]  # fmt: skip
     src += ["    " + ln for ln in lines]
     src += ["    ((%s *)p%d)[i] = %s;" % (out_t[k], nin + k, o) for k, o in enumerate(outs)]
     src += ["  }", "}"]
-    src += _vector_source(node, lines, outs, in_t, out_t, scalar, ptrs)
+    src += _vector_source(node, lines, outs, in_t, out_t, scalar, ptrs, byval)
     if nd == 0:
         return "\n".join(src) + "\n"
     shape = ", ".join("int64_t s%d" % d for d in range(nd))
     strides = ", ".join("int64_t st%d_%d" % (k, d) for k in range(nops) for d in range(nd))
     src.append('extern "C" __global__ void %s_s(int64_t n, %s, %s, %s)\n{' % (NAME, shape, ptrs, strides))
+    walked = [k for k in range(nops) if k >= nin or not scalar[k]]  # operands addressed by offsets
+    src += ["  const %s v%d = *(const %s *)p%d;" % (in_t[i], i, in_t[i], i) for i in range(nin)
+            if scalar[i] and i not in byval]  # fmt: skip
     src.append("  for (int64_t i = NT_TID; i < n; i += NT_STEP) {")
     src.append("    int64_t r = i, c;")
-    src += ["    int64_t o%d = 0;" % k for k in range(nops)]
+    src += ["    int64_t o%d = 0;" % k for k in walked]
     for d in reversed(range(nd)):
         src.append("    c = r %% s%d; r /= s%d;" % (d, d) if d else "    c = r;")
-        src += ["    o%d += c * st%d_%d;" % (k, k, d) for k in range(nops)]
-    src += ["    const %s v%d = *(const %s *)(p%d + o%d);" % (in_t[i], i, in_t[i], i, i) for i in range(nin)]
+        src += ["    o%d += c * st%d_%d;" % (k, k, d) for k in walked]
+    src += ["    const %s v%d = *(const %s *)(p%d + o%d);" % (in_t[i], i, in_t[i], i, i) for i in range(nin)
+            if not scalar[i]]  # fmt: skip
     src += ["    " + ln for ln in lines]
     src += ["    *(%s *)(p%d + o%d) = %s;" % (types[nin + k], nin + k, nin + k, o) for k, o in enumerate(outs)]
     src += ["  }", "}"]
@@ -107,7 +112,7 @@ def vectorizable(node):
     return all(t in _VEC4 for t in types)
 
 
-def _vector_source(node, lines, outs, in_t, out_t, scalar, ptrs):
+def _vector_source(node, lines, outs, in_t, out_t, scalar, ptrs, byval):
     """``NAME_v(nvec, ...)``: the contiguous kernel moving 4 elements per 16-byte load and store.
 
     Used when every pointer is 16-byte aligned; the host runs the last ``n % 4``
@@ -117,7 +122,8 @@ def _vector_source(node, lines, outs, in_t, out_t, scalar, ptrs):
         return []
     nin = len(in_t)
     src = ['extern "C" __global__ void %s_v(int64_t nv, %s)\n{' % (NAME, ptrs)]
-    src += ["  const %s v%d = *(const %s *)p%d;" % (in_t[i], i, in_t[i], i) for i in range(nin) if scalar[i]]
+    src += ["  const %s v%d = *(const %s *)p%d;" % (in_t[i], i, in_t[i], i) for i in range(nin)
+            if scalar[i] and i not in byval]  # fmt: skip
     src.append("  for (int64_t i = NT_TID; i < nv; i += NT_STEP) {")
     src += ["    const %s w%d = ((const %s *)p%d)[i];" % (_VEC4[in_t[i]], i, _VEC4[in_t[i]], i) for i in range(nin)
             if not scalar[i]]  # fmt: skip
@@ -169,13 +175,23 @@ def merged_layout(shape, operand_strides):
 @cuda_kernel.register(Elemwise)
 def elemwise_kernel(op, node):
     """A fused elementwise kernel for ``node`` (None when a step has no CUDA code)."""
+    if node.outputs[0].type.ndim == 0:
+        from .memory_ops import _on_host, on_device
+
+        if not any(on_device(v) for v in node.inputs):
+            return _on_host(op)  # arithmetic on host scalars (shapes, learning rates): a device trip costs copies
     res = body(node)
     if res is None:
         return None
-    src = source(node, *res)
+    from .memory_ops import on_device
+
+    scalar = _scalar_inputs(node)
+    # one-element inputs made on the host (learning rates, 1/batch) travel as kernel parameters, not copies
+    byval = tuple(i for i, v in enumerate(node.inputs) if scalar[i] and not on_device(v))
+    src = source(node, *res, byval=byval)
     nd = node.outputs[0].type.ndim
     out_dt = [np.dtype(v.type.dtype) for v in node.outputs]
-    scalar = _scalar_inputs(node)
+    in_dt = [np.dtype(v.type.dtype) for v in node.inputs]
     vec = vectorizable(node)
 
     def bind(get, rt):
@@ -190,9 +206,11 @@ def elemwise_kernel(op, node):
             res = [DeviceArray.empty(rt, shape, dt) for dt in out_dt]
             n = int(np.prod(shape, dtype=np.int64))
             if n:
-                ptrs = [uintp(a.ptr) for a in args] + [uintp(o.ptr) for o in res]
+                ptrs = [in_dt[k].type(a.reshape(-1)[0]) if k in byval else uintp(a.ptr) for k, a in enumerate(args)]
+                ptrs += [uintp(o.ptr) for o in res]
                 contiguous = all(s or (a.shape == shape and a.c_contiguous) for a, s in zip(args, scalar))
-                if contiguous and kv is not None and not any(int(p) % 16 for p in ptrs):
+                if contiguous and kv is not None and not any(int(p) % 16 for k, p in enumerate(ptrs)
+                                                             if k not in byval):  # fmt: skip
                     nv = n // 4
                     if nv:
                         kv(grid_for(nv, BLOCK), (BLOCK, 1, 1), [i64(nv)] + ptrs)
@@ -216,7 +234,7 @@ def elemwise_kernel(op, node):
 
         return run
 
-    return CudaKernel(src, bind)
+    return CudaKernel(src, bind, host_inputs=byval)
 
 
 __all__ = ["elemwise_kernel", "body", "source", "merged_layout", "out_shape"]

@@ -83,6 +83,10 @@ def kernel_signatures(source):
     return out
 
 
+#: nettrain's own scalar typedefs, spelled for cffi
+_CFFI_TYPES = {"nt_bool": "uint8_t", "const nt_bool": "uint8_t"}
+
+
 def _wrappers(sigs):
     """C++ launch wrappers and their cffi declarations: pointers travel as integers."""
     src, cdef = [], []
@@ -93,7 +97,7 @@ def _wrappers(sigs):
         for i, (ct, ptr) in enumerate(sig):
             t = "uintptr_t" if ptr else ct
             params.append("%s a%d" % (t, i))
-            cparams.append(t)
+            cparams.append(_CFFI_TYPES.get(t, t))
             args.append("(%s)a%d" % (ct, i) if ptr else "a%d" % i)
         src.append(
             'extern "C" __attribute__((visibility("default"))) void nt_emu_%s(%s) {\n'

@@ -22,7 +22,15 @@ import warnings
 
 from ...graph.basic import Constant
 from ..python import PythonLinker, make_runner, storage_plan
+from . import blas as _blas  # noqa: F401 - registers Dot, MatMul, Gemm, Gemv, Ger (cuBLAS / emulated GEMM)
+from . import conv as _conv  # noqa: F401 - registers conv2d forward / gradient kernels (im2col + GEMM)
 from . import elemwise as _elemwise  # noqa: F401 - registers Elemwise kernels
+from . import pool as _pool  # noqa: F401 - registers 2-d pooling kernels and their gradients
+from . import memory_ops as _memory_ops  # noqa: F401 - registers Alloc, ARange (host), Join, Split
+from . import random as _random  # noqa: F401 - registers RandomVariable (Philox uniform, normal, binomial)
+from . import subtensor as _subtensor  # noqa: F401 - registers basic and advanced indexing, inc/set_subtensor
+from . import nnet as _nnet  # noqa: F401 - registers softmax and fused crossentropy kernels
+from . import reduction as _reduction  # noqa: F401 - registers CAReduce and Argmax kernels
 from . import shape_ops as _shape_ops  # noqa: F401 - registers shape queries, views, reshape
 from .registry import NAME, cuda_kernel
 from .runtime import get_runtime, to_device, to_host, why_no_runtime
@@ -189,7 +197,15 @@ class CudaLinker:
                     s.inputs[i] = [to_device(rt, v.data)]  # uploaded once, here
             shared_in = {i: c for i, c in enumerate(s.inputs) if id(c) in shared_cells}
             runners.append(_device_runner(rt, k.bind(get, rt), host_in, shared_in))
-        run = make_runner(steps, runners)
+        steps_run = make_runner(steps, runners)
+
+        def run():
+            rt.upload_cache = {}
+            try:
+                steps_run()
+            finally:
+                rt.upload_cache = None
+
         run.library = (module, keep_host)
         run.runtime = rt
         return run, cells

@@ -29,6 +29,9 @@ class Runtime:
     #: target architecture of built kernels ('sm_90', ...; 'host' for the emulator)
     arch = "?"
 
+    #: while a function runs: uploads made during this call, so each host array is copied once
+    upload_cache = None
+
     def __init__(self):
         self.counters = dict(htod=0, htod_bytes=0, dtoh=0, dtoh_bytes=0, launches=0)
 
@@ -62,6 +65,7 @@ class Module:
 
 #: struct formats of kernel argument types, for pycuda's prepared calls
 _STRUCT = {"int64_t": "q", "uint64_t": "Q", "int32_t": "i", "int": "i", "uint32_t": "I", "unsigned": "I",
+           "int16_t": "h", "uint16_t": "H", "int8_t": "b", "uint8_t": "B", "nt_bool": "B",
            "float": "f", "double": "d", "size_t": "Q"}  # fmt: skip
 
 
@@ -190,7 +194,7 @@ def to_device(rt, v, dtype=None):
         return v
     from .darray import DeviceArray
 
-    return DeviceArray.from_host(rt, np.asarray(v, dtype=dtype))
+    return DeviceArray.from_host(rt, v if type(v) is np.ndarray and dtype is None else np.asarray(v, dtype=dtype))
 
 
 def to_host(v):

@@ -12,6 +12,7 @@ from ...tensor.elemwise import DimShuffle
 from ...tensor.shape import Reshape, Shape, Shape_i, SpecifyShape, Unbroadcast
 from .darray import DeviceArray, c_strides, is_device
 from .registry import NAME, CudaKernel, cuda_kernel, grid_for
+from .runtime import to_device
 
 BLOCK = 256
 #: element-copy types by item size (bytes are copied, whatever the dtype)
@@ -43,11 +44,19 @@ def dimshuffle_view(op, x):
 
 @cuda_kernel.register(DimShuffle)
 def dimshuffle_kernel(op, node):
-    """A view: no data moves."""
+    """A view: no data moves (a float array from the host is uploaded first, once per call).
+
+    Float arrays are what device kernels read, so the view of a host minibatch
+    (e.g. ``x.T`` in a weight gradient) shares the upload of ``x`` itself.
+    """
+    t = node.inputs[0].type
+    upload = t.ndim >= 1 and t.dtype in ("float32", "float64")
 
     def bind(get, rt):
         def run(node, args, outs):
             x = args[0]
+            if upload and not is_device(x):
+                x = to_device(rt, x)
             if is_device(x):
                 outs[0][0] = dimshuffle_view(op, x)
             else:

@@ -215,12 +215,16 @@ def crossentropy_softmax_1hot(x, y_idx):
     from ..reduction import sum as _sum
     from .softmax_ops import log_softmax, softmax
 
+    from .softmax_crossentropy import CrossentropySoftmax1Hot
+
     x, y_idx = as_tensor_variable(x), as_tensor_variable(y_idx)
     if x.type.ndim != 2:
         raise TypeError("crossentropy_softmax_1hot: x must be a matrix, got %s" % x.type)
-    logp = log_softmax(x)
-    nll = -_sum(logp * _one_hot(y_idx, logp), axis=1)
-    return nll, softmax(x)
+    if not x.type.dtype.startswith("float"):
+        logp = log_softmax(x)
+        return -_sum(logp * _one_hot(y_idx, logp), axis=1), softmax(x)
+    # the fused op: one kernel forward, one for the gradient (g * (softmax(x) - onehot(y)))
+    return CrossentropySoftmax1Hot()(x, y_idx), softmax(x)
 
 
 def crossentropy_softmax_1hot_with_bias(x, b, y_idx):

@@ -88,10 +88,20 @@ class CrossentropySoftmax1HotDx(Op):
         return [input_shapes[1]]
 
     def grad(self, inputs, output_grads):
-        from ...graph.grad import grad_not_implemented
+        # out = g[:, None] * (sm - onehot(y)) is linear in g and in sm: second derivatives
+        # (Hessians, R_op) of the fused crossentropy go through here
+        from ..reduction import sum as _sum
+        from .crossentropy import _one_hot
 
         g, sm, y = inputs
-        return [grad_not_implemented(self, 0, g), grad_not_implemented(self, 1, sm), None]
+        (gz,) = output_grads
+        dg = _sum(gz * (sm - _one_hot(y, sm)), axis=1)
+        if g.type.shape[0] == 1:
+            dg = _sum(dg, axis=0, keepdims=True)
+        return [dg.astype(g.type.dtype), (gz * g.dimshuffle(0, "x")).astype(sm.type.dtype), None]
+
+    def connection_pattern(self, node):
+        return [[True], [True], [False]]
 
 
 crossentropy_softmax_1hot_fused = CrossentropySoftmax1Hot()

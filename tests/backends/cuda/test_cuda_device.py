@@ -142,3 +142,31 @@ def test_doctor_reports_every_component_and_never_fails(capsys):
     rc = doctor.main()
     out = capsys.readouterr().out
     assert "nvcc" in out and rc in (0, 1)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_an_mlp_training_step_copies_only_the_minibatch_and_the_loss(optimizer):
+    from nettrain import layers as L
+    from nettrain import losses, optimizers
+
+    x, y = T.tensor("float32", shape=(None, 20), name="x"), T.ivector("y")
+    rng = np.random.default_rng(0)
+    xv, yv = rng.random((16, 20), dtype=np.float32), rng.integers(0, 10, 16).astype(np.int32)
+    results = {}
+    for device in ("cpu", "cuda"):
+        with config.change_flags(device=device, cuda_runtime="emulator"):
+            model = L.Sequential([L.Dense(16, activation="relu"), L.Dense(16, activation="relu"), L.Dense(10)], seed=0)
+            cost = losses.categorical_crossentropy(model(x), y)
+            opt = optimizers.SGD(0.1) if optimizer == "sgd" else optimizers.Adam(1e-2)
+            step = theano.function([x, y], cost, updates=opt.get_updates(cost, model.params()))
+            losses_seen = [float(step(xv, yv)) for _ in range(3)]
+            if device == "cuda":
+                rt = get_runtime()
+                rt.reset_counters()
+                step(xv, yv)
+                c = rt.counters
+                assert (c["htod"], c["dtoh"]) == (2, 1), c  # x and y in, the loss out
+                assert c["htod_bytes"] == xv.nbytes + yv.nbytes and c["dtoh_bytes"] == 4
+                assert transfers(step.maker.fgraph) == [] or all(k == "htod" for _, k, _ in transfers(step.maker.fgraph))
+            results[device] = losses_seen
+    np.testing.assert_allclose(results["cuda"], results["cpu"], rtol=1e-5)

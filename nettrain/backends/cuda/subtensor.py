@@ -1,0 +1,599 @@
+"""Indexing on the device: basic views, inc/set_subtensor, row gathers and row scatters.
+
+* ``Subtensor`` is a view (new shape, byte strides and offset over the same
+  memory); its integer indices are read on the host.
+* ``IncSubtensor`` copies ``x`` into a new array and adds (or copies) ``y``
+  into the view of the copy: one strided kernel, no host round trip.
+* ``AdvancedSubtensor1`` gathers rows ``x[idx]``.  Indices computed on the
+  host (a minibatch, the usual case) are bounds-checked there, with
+  ``perform``'s message, and uploaded; indices computed on the device are
+  checked by the kernel, which records the first bad position in an 8-byte
+  flag that is the only thing downloaded.
+* ``AdvancedIncSubtensor1`` (``inc/set_subtensor(x[idx], y)``, the gradient
+  of a gather).  With host indices it is deterministic and bit-identical to
+  ``numpy.add.at``: the host sorts the positions by target row (a stable
+  sort), and one thread per target element adds that row's increments in
+  their original order.  With device indices an increment uses ``atomicAdd``
+  (float32/float64/int32/int64; the float sums' order, and so their last
+  bits, may vary between runs) and a set lets the last position win through
+  an ``atomicMax`` pass, as NumPy's assignment does.
+* ``AdvancedSubtensor`` / ``AdvancedIncSubtensor`` with integer arrays (mixed
+  with ints, slices and newaxis, e.g. ``log(p)[arange(n), y]``): the host turns
+  the indices into one byte offset per broadcast index position (NumPy's bounds
+  and broadcast errors included) and NumPy's placement of the indexed
+  dimensions; a gather kernel, or the deterministic segment kernel above, does
+  the rest.  Their indices are always read on the host; boolean masks run
+  ``perform`` on the host.
+"""
+
+import numpy as np
+
+from ...graph.basic import Constant
+from ...tensor.advanced_subtensor import (
+    AdvancedIncSubtensor,
+    AdvancedIncSubtensor1,
+    AdvancedSubtensor,
+    AdvancedSubtensor1,
+    _layout,
+    _wrap_index_error,
+)
+from ...tensor.subtensor import IncSubtensor, Subtensor, _check_bounds, _check_y_runtime, _decode
+from ..c.table import C_TYPES
+from .darray import DeviceArray, c_strides, is_device
+from .memory_ops import UINT, copy_to_new, on_device, scopy_source, strided_copy
+from .registry import NAME, CudaKernel, cuda_kernel, grid_for
+from .runtime import to_host
+
+BLOCK = 256
+#: "no bad index" in the flag buffer: every byte 0x7f, so a memset writes it (no upload)
+_NO_BAD = 0x7F7F7F7F7F7F7F7F
+#: types atomicAdd takes, by dtype (the 64-bit integers add as unsigned long long: same bits)
+_ATOMIC = {"float32": "float", "float64": "double", "int32": "int", "uint32": "unsigned int",
+           "int64": "unsigned long long", "uint64": "unsigned long long"}  # fmt: skip
+
+
+def _params(*groups):
+    return ", ".join(p for g in groups for p in g)
+
+
+def _host(v):
+    return np.asarray(to_host(v))
+
+
+# ------------------------------------------------------------------ basic views
+def basic_view(idx_list, x, values):
+    """``x[idx]`` of the device array ``x`` as a view (``Subtensor.perform``'s checks and errors)."""
+    idx = _decode(idx_list, values)
+    _check_bounds(idx, x.shape)
+    shape, strides, offset = [], [], 0
+    for axis, e in enumerate(idx):
+        n, st = x.shape[axis], x.strides[axis]
+        if isinstance(e, slice):
+            start, stop, step = e.indices(n)  # NumPy's clipping; raises for a zero step
+            length = len(range(start, stop, step))
+            if length:
+                offset += start * st
+            shape.append(length)
+            strides.append(st * step)
+        else:
+            offset += (e + n if e < 0 else e) * st
+    shape += x.shape[len(idx) :]
+    strides += x.strides[len(idx) :]
+    return x.view(shape, strides, offset)
+
+
+@cuda_kernel.register(Subtensor)
+def subtensor_kernel(op, node):
+    """A view: no data moves; the (scalar) indices are read on the host."""
+
+    def bind(get, rt):
+        def run(node, args, outs):
+            x, vals = args[0], [_host(a) for a in args[1:]]
+            if is_device(x):
+                outs[0][0] = basic_view(op.idx_list, x, vals)
+            else:
+                op.perform(node, [x] + vals, outs)
+
+        return run
+
+    return CudaKernel("", bind)
+
+
+def _decompose(nd, first, offsets):
+    """C lines splitting ``r`` over dimensions ``nd-1 .. first`` of ``s<d>`` (adding ``c * <prefix><d>`` to offsets)."""
+    lines = []
+    for d in reversed(range(first, nd)):
+        adds = "".join(" %s += c * %s%d;" % (o, p, d) for o, p in offsets)
+        lines.append("    c = r %% s%d; r /= s%d;%s" % (d, d, adds))
+    return lines
+
+
+def _add(t, dtype, target, value):
+    """``target += value`` in C; integers wrap like NumPy (the sum is done in uint64_t)."""
+    if dtype.startswith("float"):
+        return "%s = %s + %s;" % (target, target, value)
+    return "%s = (%s)((uint64_t)%s + (uint64_t)%s);" % (target, t, target, value)
+
+
+def inc_source(nd, dtype):
+    """``NAME_inc(n, shape..., dst, dst strides..., y, y strides...)``: dst[i] += y[i], any byte strides."""
+    t = C_TYPES[dtype]
+    shape = ["int64_t s%d" % d for d in range(nd)]
+    lines = ['extern "C" __global__ void %s_inc(%s)\n{' % (NAME, _params(
+        ["int64_t n"], shape, ["char *__restrict__ dst"], ["int64_t a%d" % d for d in range(nd)],
+        ["const char *__restrict__ y"], ["int64_t b%d" % d for d in range(nd)])),
+        "  for (int64_t i = NT_TID; i < n; i += NT_STEP) {", "    int64_t r = i, c, o = 0, yo = 0;"]  # fmt: skip
+    lines += _decompose(nd, 1, [("o", "a"), ("yo", "b")])
+    if nd:
+        lines.append("    o += r * a0; yo += r * b0;")
+    lines += ["    %s *p = (%s *)(dst + o);" % (t, t), "    const %s v = *(const %s *)(y + yo);" % (t, t),
+              "    " + _add(t, dtype, "*p", "v"), "  }", "}"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _y_strides(y):
+    """Byte strides of ``y`` with 0 along its broadcast (length-1) dimensions."""
+    return [0 if n == 1 else st for n, st in zip(y.shape, y.strides)]
+
+
+@cuda_kernel.register(IncSubtensor)
+def inc_subtensor_kernel(op, node):
+    """Copy ``x``, then add (or copy) ``y`` into the view of the copy; the indices come from the host."""
+    x_t, y_t = node.inputs[0].type, node.inputs[1].type
+    itemsize = np.dtype(x_t.dtype).itemsize
+    if itemsize not in UINT or not (op.set_instead_of_inc or x_t.dtype in C_TYPES and x_t.dtype != "bool"):
+        return None
+    nd, ynd = x_t.ndim, y_t.ndim
+    src = scopy_source(nd, itemsize)
+    if op.set_instead_of_inc:
+        if ynd != nd:
+            src += scopy_source(ynd, itemsize, suffix="yset")
+    else:
+        src += inc_source(ynd, x_t.dtype)
+
+    def bind(get, rt):
+        def run(node, args, outs):
+            x, y, vals = args[0], args[1], [_host(a) for a in args[2:]]
+            basic_view(op.idx_list, x, vals)  # the index checks, before any copy
+            out = copy_to_new(get, rt, x, nd)
+            view = basic_view(op.idx_list, out, vals)
+            _check_y_runtime(node.inputs[1], y, view.shape, op)
+            n = view.size
+            if n and op.set_instead_of_inc:
+                kind = "scopy" if ynd == nd else "yset"
+                strided_copy(get, ynd, view.shape, y.ptr, _y_strides(y), view.ptr, view.strides, kind)
+            elif n:
+                i64 = np.int64
+                get(NAME + "_inc")(grid_for(n, BLOCK), (BLOCK, 1, 1),
+                                   [i64(n)] + [i64(s) for s in view.shape] + [np.uintp(view.ptr)]
+                                   + [i64(s) for s in view.strides] + [np.uintp(y.ptr)]
+                                   + [i64(s) for s in _y_strides(y)])  # fmt: skip
+            outs[0][0] = out
+
+        return run
+
+    return CudaKernel(src, bind, host_inputs=range(2, len(node.inputs)))
+
+
+def _read_index(idx_dtype, bad):
+    """C lines loading row ``r``'s index into ``j`` (negative ones wrapped); a bad one skips the element
+    and, when ``bad`` names a flag pointer, records the lowest bad position there."""
+    it = C_TYPES[idx_dtype]
+    lines = ["    const %s raw = *(const %s *)(idx + r * ist);" % (it, it)]
+    if idx_dtype.startswith("u"):
+        lines.append("    const int64_t j = (int64_t)raw; const bool ok = (uint64_t)raw < (uint64_t)rows;")
+    else:
+        lines.append("    const int64_t j = raw < 0 ? (int64_t)raw + rows : (int64_t)raw;")
+        lines.append("    const bool ok = j >= 0 && j < rows;")
+    flag = "if (%s) atomicMin((long long *)%s, (long long)r); " % (bad, bad) if bad else ""
+    lines.append("    if (!ok) { %scontinue; }" % flag)
+    return lines
+
+
+def _index_error(i, n, shape, fmt):
+    """Raise ``fmt``'s IndexError for the first index of the host array ``i`` outside ``[-n, n)``, if any."""
+    if not i.size:
+        return
+    bad = i >= n if i.dtype.kind == "u" else (i < -n) | (i >= n)
+    if bad.any():
+        raise IndexError(fmt % (int(i[bad][0]), n, shape))
+
+
+def _check_flag(rt, flag, idx, rows, shape, fmt):
+    """Download the flag (8 bytes); if a kernel recorded a bad position, raise ``fmt``'s IndexError for it."""
+    pos = np.empty(1, np.int64)
+    rt.dtoh(pos, flag.ptr)
+    if pos[0] != np.int64(_NO_BAD):
+        value = idx.view((1,), (idx.itemsize,), int(pos[0]) * idx.strides[0]).get()[0]  # that one index only
+        raise IndexError(fmt % (int(value), rows, shape))
+
+
+def _new_flag(rt):
+    flag = DeviceArray.empty(rt, (1,), np.int64)
+    rt.memset(flag.ptr, 0x7F, 8)
+    return flag
+
+
+_TAKE_ERR = "index %d is out of bounds for axis 0 with size %d (indexing a tensor of shape %s)"
+_INC_ERR = "index %d is out of bounds for axis 0 with size %d (tensor of shape %s)"
+
+
+def _upload_checked(rt, i, rows, shape, fmt, const, cache):
+    """The host index vector ``i`` checked (``fmt``'s IndexError) and uploaded; a constant only once."""
+    _index_error(i, rows, shape, fmt)
+    if const is not None and i is const and cache:
+        return cache[0]
+    d = DeviceArray.from_host(rt, i)
+    if const is not None and i is const:
+        cache[:] = [d]
+    return d
+
+
+# ------------------------------------------------------------------ AdvancedSubtensor1
+def take_source(nd, itemsize, idx_dtype):
+    """``NAME_take(n, rows, s1.., src, src strides.., idx, idx stride, dst, bad)``: dst = src[idx] (rows)."""
+    t = UINT[itemsize]
+    lines = ['extern "C" __global__ void %s_take(%s)\n{' % (NAME, _params(
+        ["int64_t n", "int64_t rows"], ["int64_t s%d" % d for d in range(1, nd)], ["const char *__restrict__ src"],
+        ["int64_t a%d" % d for d in range(nd)], ["const char *__restrict__ idx", "int64_t ist"],
+        ["char *__restrict__ dst", "int64_t *bad"])),
+        "  for (int64_t i = NT_TID; i < n; i += NT_STEP) {", "    int64_t r = i, c, so = 0;"]  # fmt: skip
+    lines += _decompose(nd, 1, [("so", "a")])
+    lines += _read_index(idx_dtype, "bad")
+    lines += ["    ((%s *)dst)[i] = *(const %s *)(src + so + j * a0);" % (t, t), "  }", "}"]
+    return "\n".join(lines) + "\n"
+
+
+@cuda_kernel.register(AdvancedSubtensor1)
+def advanced_subtensor1_kernel(op, node):
+    """Gather rows; host indices are checked on the host, device indices by the kernel (a flag)."""
+    x_t, i_t = node.inputs[0].type, node.inputs[1].type
+    itemsize = np.dtype(x_t.dtype).itemsize
+    if itemsize not in UINT:
+        return None
+    nd = x_t.ndim
+    dev_idx = on_device(node.inputs[1])
+    const = node.inputs[1].data if isinstance(node.inputs[1], Constant) else None
+
+    def bind(get, rt):
+        take = get(NAME + "_take")
+        cached = []
+
+        def run(node, args, outs):
+            x, i = args
+            rows, m = x.shape[0], i.shape[0]
+            out = DeviceArray.empty(rt, (m,) + x.shape[1:], x.dtype)
+            flag = None
+            if not is_device(i):
+                i = _upload_checked(rt, i, rows, x.shape, _TAKE_ERR, const, cached)
+            elif out.size:
+                flag = _new_flag(rt)
+            elif m:  # rows of length 0: nothing to copy, but the indices must still be valid
+                _index_error(i.get(), rows, x.shape, _TAKE_ERR)
+            n = out.size
+            if n:
+                i64 = np.int64
+                take(grid_for(n, BLOCK), (BLOCK, 1, 1),
+                     [i64(n), i64(rows)] + [i64(s) for s in x.shape[1:]] + [np.uintp(x.ptr)]
+                     + [i64(s) for s in x.strides] + [np.uintp(i.ptr), i64(i.strides[0]), np.uintp(out.ptr),
+                                                      np.uintp(flag.ptr if flag is not None else 0)])  # fmt: skip
+                if flag is not None:
+                    _check_flag(rt, flag, i, rows, x.shape, _TAKE_ERR)
+            outs[0][0] = out
+
+        return run
+
+    return CudaKernel(take_source(nd, itemsize, i_t.dtype), bind, host_inputs=() if dev_idx else (1,))
+
+
+# ------------------------------------------------------------------ AdvancedIncSubtensor1
+def _scatter_head(kind, nd, tail):
+    return ['extern "C" __global__ void %s_%s(%s)\n{' % (NAME, kind, _params(
+        ["int64_t n", "int64_t rows", "int64_t rowsize"], ["int64_t s%d" % d for d in range(1, nd)],
+        ["char *__restrict__ out", "const char *__restrict__ y"], ["int64_t b%d" % d for d in range(nd)], tail)),
+        "  for (int64_t i = NT_TID; i < n; i += NT_STEP) {", "    int64_t r = i, c, yo = 0;"]  # fmt: skip
+
+
+def seg_source(nd, dtype, set_instead_of_inc):
+    """``NAME_seg``: one thread per target element applies its row's updates in their original order.
+
+    ``tbl`` (int64) holds the ``u`` target rows, then for a set the position whose
+    value wins for each, for an increment the ``u + 1`` segment starts and the
+    positions sorted by target (``rows`` is ``u`` here).
+    """
+    t = UINT[np.dtype(dtype).itemsize] if set_instead_of_inc else C_TYPES[dtype]
+    lines = _scatter_head("seg", nd, ["const int64_t *__restrict__ tbl"])
+    lines += _decompose(nd, 1, [("yo", "b")])
+    lines += ["    const int64_t k = i - r * rowsize;", "    %s *p = (%s *)out + tbl[r] * rowsize + k;" % (t, t)]
+    if set_instead_of_inc:
+        lines.append("    *p = *(const %s *)(y + tbl[rows + r] * b0 + yo);" % t)
+    else:
+        lines += ["    %s acc = *p;" % t, "    const int64_t e = tbl[rows + r + 1];",
+                  "    for (int64_t q = tbl[rows + r]; q < e; q++) {",
+                  "      const %s v = *(const %s *)(y + tbl[2 * rows + 1 + q] * b0 + yo);" % (t, t),
+                  "      " + _add(t, dtype, "acc", "v"), "    }", "    *p = acc;"]  # fmt: skip
+    return "\n".join(lines + ["  }", "}"]) + "\n"
+
+
+def atomic_sources(nd, dtype, idx_dtype, set_instead_of_inc):
+    """Kernels for device indices: ``NAME_scatter`` (atomicAdd), or ``NAME_win`` + ``NAME_wset`` (last wins)."""
+    t = C_TYPES[dtype]
+    tail = ["const char *__restrict__ idx", "int64_t ist"]
+    if not set_instead_of_inc:
+        lines = _scatter_head("scatter", nd, tail + ["int64_t *bad"]) + _decompose(nd, 1, [("yo", "b")])
+        lines += ["    const int64_t k = i - r * rowsize;"] + _read_index(idx_dtype, "bad")
+        at = _ATOMIC[dtype]
+        lines.append("    atomicAdd((%s *)((%s *)out + j * rowsize + k), (%s)*(const %s *)(y + r * b0 + yo));"
+                     % (at, t, at, t))  # fmt: skip
+        return "\n".join(lines + ["  }", "}"]) + "\n"
+    u = UINT[np.dtype(dtype).itemsize]
+    win = ['extern "C" __global__ void %s_win(int64_t n, int64_t rows, const char *__restrict__ idx, int64_t ist, '
+           "int64_t *win, int64_t *bad)\n{" % NAME, "  for (int64_t i = NT_TID; i < n; i += NT_STEP) {",
+           "    const int64_t r = i;"] + _read_index(idx_dtype, "bad")  # fmt: skip
+    win += ["    atomicMax((long long *)win + j, (long long)r);", "  }", "}"]
+    lines = _scatter_head("wset", nd, tail + ["const int64_t *__restrict__ win"]) + _decompose(nd, 1, [("yo", "b")])
+    lines += ["    const int64_t k = i - r * rowsize;"] + _read_index(idx_dtype, None)
+    lines.append("    if (win[j] == r) ((%s *)out)[j * rowsize + k] = *(const %s *)(y + r * b0 + yo);" % (u, u))
+    lines += ["  }", "}"]
+    return "\n".join(win) + "\n" + "\n".join(lines) + "\n"
+
+
+def _segments(i, rows, set_instead_of_inc):
+    """``(u, tbl)`` for ``NAME_seg`` from the host index vector ``i`` (already checked)."""
+    j = i.astype(np.int64)
+    j[j < 0] += rows
+    order = np.argsort(j, kind="stable")  # stable: a row's updates keep their order, as in numpy.add.at
+    sj = j[order]
+    starts = np.flatnonzero(np.r_[True, sj[1:] != sj[:-1]])
+    if set_instead_of_inc:
+        tbl = [sj[starts], order[np.r_[starts[1:], len(j)] - 1]]  # the last position of each row wins
+    else:
+        tbl = [sj[starts], starts, [len(j)], order]
+    return len(starts), np.concatenate(tbl).astype(np.int64)
+
+
+@cuda_kernel.register(AdvancedIncSubtensor1)
+def advanced_inc_subtensor1_kernel(op, node):
+    """Scatter rows into a copy of ``x`` (see the module docstring for host and device indices)."""
+    x_t, i_t = node.inputs[0].type, node.inputs[2].type
+    dtype, nd, setting = x_t.dtype, x_t.ndim, op.set_instead_of_inc
+    itemsize = np.dtype(dtype).itemsize
+    dev_idx = on_device(node.inputs[2])
+    if itemsize not in UINT or not (setting or dtype in C_TYPES and dtype != "bool"):
+        return None
+    if dev_idx and not setting and dtype not in _ATOMIC:
+        return None
+    src = scopy_source(nd, itemsize)
+    src += atomic_sources(nd, dtype, i_t.dtype, setting) if dev_idx else seg_source(nd, dtype, setting)
+
+    def bind(get, rt):
+        i64, ptr = np.int64, np.uintp
+
+        def launch(kind, n, head, tail):
+            get(NAME + "_" + kind)(grid_for(n, BLOCK), (BLOCK, 1, 1), [i64(n)] + head + tail)
+
+        def run(node, args, outs):
+            x, y, i = args
+            rows, m = x.shape[0], i.shape[0]
+            host = not is_device(i)
+            if host:
+                _index_error(i, rows, x.shape, _INC_ERR)
+            _check_y_runtime(node.inputs[1], y, (m,) + x.shape[1:], op)
+            out = copy_to_new(get, rt, x, nd)
+            rowsize = int(np.prod(x.shape[1:], dtype=np.int64))
+            ys = [i64(s) for s in _y_strides(y)]
+            trail = [i64(s) for s in x.shape[1:]]
+            if host and m and rowsize:
+                u, tbl = _segments(i, rows, setting)
+                tbl = DeviceArray.from_host(rt, tbl)
+                launch("seg", u * rowsize, [i64(u), i64(rowsize)] + trail + [ptr(out.ptr), ptr(y.ptr)] + ys,
+                       [ptr(tbl.ptr)])  # fmt: skip
+            elif not host and m and (rowsize or setting):
+                flag = _new_flag(rt)
+                head = [i64(rows), i64(rowsize)] + trail + [ptr(out.ptr), ptr(y.ptr)] + ys
+                idx = [ptr(i.ptr), i64(i.strides[0])]
+                if setting:
+                    win = DeviceArray.empty(rt, (max(rows, 1),), np.int64)
+                    rt.memset(win.ptr, 0xFF, win.nbytes)  # -1: no position yet
+                    launch("win", m, [i64(rows)] + idx, [ptr(win.ptr), ptr(flag.ptr)])
+                    _check_flag(rt, flag, i, rows, x.shape, _INC_ERR)
+                    if rowsize:
+                        launch("wset", m * rowsize, head, idx + [ptr(win.ptr)])
+                else:
+                    launch("scatter", m * rowsize, head, idx + [ptr(flag.ptr)])
+                    _check_flag(rt, flag, i, rows, x.shape, _INC_ERR)
+            elif not host and m:  # rows of length 0: nothing moves, but the indices must still be valid
+                _index_error(i.get(), rows, x.shape, _INC_ERR)
+            outs[0][0] = out
+
+        return run
+
+    return CudaKernel(src, bind, host_inputs=() if dev_idx else (2,))
+
+
+# ------------------------------------------------------------------ AdvancedSubtensor, AdvancedIncSubtensor
+def adv_plan(idx_list, x_shape, strides, values, x_for_errors):
+    """Host-side plan of ``x[idx]`` for integer-array indices (with ints, slices and newaxis).
+
+    Returns ``(base, off, B, basic, at)``: the byte offset of the slices'
+    starts, the byte offset of each of the ``prod(B)`` broadcast index positions
+    (int64, C order), their broadcast shape ``B``, the other output dimensions
+    as ``(length, byte stride)`` and where ``B`` goes among them (NumPy's rule).
+    Bad indices raise NumPy's own IndexError, as ``perform`` does.
+    """
+    idx = _decode(idx_list, values)
+    base, axis, basic, adv, positions, at = 0, 0, [], [], [], None
+    for k, e in enumerate(idx):
+        if e is None:
+            basic.append((1, 0))
+        elif isinstance(e, slice):
+            start, stop, step = e.indices(x_shape[axis])
+            length = len(range(start, stop, step))
+            base += start * strides[axis] if length else 0
+            basic.append((length, strides[axis] * step))
+            axis += 1
+        else:
+            at = len(basic) if at is None else at
+            positions.append(k)
+            adv.append((np.asarray(e), axis))
+            axis += 1
+    basic += [(x_shape[a], strides[a]) for a in range(axis, len(x_shape))]
+    if positions and positions != list(range(positions[0], positions[-1] + 1)):
+        at = 0  # separated advanced indices: NumPy puts their dimensions first
+    try:
+        B = np.broadcast_shapes(*[a.shape for a, _ in adv])
+        ok = all(not ((a >= x_shape[ax]) | (a < -x_shape[ax])).any() for a, ax in adv)
+    except ValueError:
+        ok = False
+    if not ok:  # NumPy's message, from indexing a zero-stride stand-in (nothing is copied)
+        try:
+            np.broadcast_to(np.zeros((), np.int8), x_shape)[idx]
+        except IndexError as e:
+            raise _wrap_index_error(e, x_for_errors) from None
+    off = np.zeros((), np.int64)
+    for a, ax in adv:
+        a = a.astype(np.int64)
+        off = off + np.where(a < 0, a + x_shape[ax], a) * strides[ax]
+    return base, np.broadcast_to(off, B).reshape(-1).astype(np.int64), B, basic, at or 0
+
+
+def _adv_out(basic, B, at, itemsize):
+    """The output shape, the byte stride of the flattened ``B`` dimension and the other dimensions' strides."""
+    lens = [n for n, _ in basic]
+    shape = tuple(lens[:at]) + tuple(B) + tuple(lens[at:])
+    cst = c_strides(shape, itemsize)
+    return shape, (cst[at + len(B) - 1] if B else 0), list(cst[:at]) + list(cst[at + len(B) :])
+
+
+def gather_source(rank, itemsize):
+    """``NAME_gather``: element ``(b, k...)`` from ``src + off[b] + sum(k * a)`` to ``dst + b * b0 + sum(k * b)``."""
+    t = UINT[itemsize]
+    dims = range(1, rank)
+    lines = ['extern "C" __global__ void %s_gather(%s)\n{' % (NAME, _params(
+        ["int64_t n"], ["int64_t s%d" % d for d in dims], ["const char *__restrict__ src"],
+        ["int64_t a%d" % d for d in dims], ["const int64_t *__restrict__ off", "char *__restrict__ dst"],
+        ["int64_t b%d" % d for d in range(rank)])),
+        "  for (int64_t i = NT_TID; i < n; i += NT_STEP) {", "    int64_t r = i, c, so = 0, do_ = 0;"]  # fmt: skip
+    lines += _decompose(rank, 1, [("so", "a"), ("do_", "b")])
+    lines += ["    *(%s *)(dst + do_ + r * b0) = *(const %s *)(src + so + off[r]);" % (t, t), "  }", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def _adv_rank(op, node, n_value_inputs):
+    """Output rank with ``B`` flattened, or None when an index is boolean (those run on the host)."""
+    idx_inputs = node.inputs[n_value_inputs:]
+    if any(v.type.dtype == "bool" for v in idx_inputs):
+        return None
+    basic, _, _ = _layout(op.idx_list, idx_inputs, node.inputs[0].type.ndim)
+    return 1 + len(basic)
+
+
+@cuda_kernel.register(AdvancedSubtensor)
+def advanced_subtensor_kernel(op, node):
+    """General integer-array indexing: the host turns the indices into byte offsets, the kernel gathers."""
+    itemsize = np.dtype(node.inputs[0].type.dtype).itemsize
+    rank = _adv_rank(op, node, 1)
+    if rank is None or itemsize not in UINT:
+        return None
+
+    def bind(get, rt):
+        def run(node, args, outs):
+            x, vals = args[0], [_host(a) for a in args[1:]]
+            base, off, B, basic, at = adv_plan(op.idx_list, x.shape, x.strides, vals, x)
+            shape, b0, dst_st = _adv_out(basic, B, at, itemsize)
+            out = DeviceArray.empty(rt, shape, x.dtype)
+            n = out.size
+            if n:
+                off = DeviceArray.from_host(rt, off)
+                i64 = np.int64
+                get(NAME + "_gather")(grid_for(n, BLOCK), (BLOCK, 1, 1),
+                                      [i64(n)] + [i64(k) for k, _ in basic] + [np.uintp(x.ptr + base)]
+                                      + [i64(st) for _, st in basic] + [np.uintp(off.ptr), np.uintp(out.ptr), i64(b0)]
+                                      + [i64(st) for st in dst_st])  # fmt: skip
+            outs[0][0] = out
+
+        return run
+
+    return CudaKernel(gather_source(rank, itemsize), bind, host_inputs=range(1, len(node.inputs)))
+
+
+def gseg_source(rank, dtype, set_instead_of_inc):
+    """``NAME_gseg``: ``NAME_seg`` for byte-offset targets (see ``_gseg_table``) and strided ``y``."""
+    t = UINT[np.dtype(dtype).itemsize] if set_instead_of_inc else C_TYPES[dtype]
+    dims = range(1, rank)
+    lines = ['extern "C" __global__ void %s_gseg(%s)\n{' % (NAME, _params(
+        ["int64_t n", "int64_t u"], ["int64_t s%d" % d for d in dims], ["char *__restrict__ out"],
+        ["int64_t a%d" % d for d in dims], ["const char *__restrict__ y"], ["int64_t w%d" % d for d in dims],
+        ["const int64_t *__restrict__ tbl"])),
+        "  for (int64_t i = NT_TID; i < n; i += NT_STEP) {", "    int64_t r = i, c, oo = 0, yo = 0;"]  # fmt: skip
+    lines += _decompose(rank, 1, [("oo", "a"), ("yo", "w")])
+    lines.append("    %s *p = (%s *)(out + tbl[r] + oo);" % (t, t))
+    if set_instead_of_inc:
+        lines.append("    *p = *(const %s *)(y + tbl[u + r] + yo);" % t)
+    else:
+        lines += ["    %s acc = *p;" % t, "    const int64_t e = tbl[u + r + 1];",
+                  "    for (int64_t q = tbl[u + r]; q < e; q++) {",
+                  "      const %s v = *(const %s *)(y + tbl[2 * u + 1 + q] + yo);" % (t, t),
+                  "      " + _add(t, dtype, "acc", "v"), "    }", "    *p = acc;"]  # fmt: skip
+    return "\n".join(lines + ["  }", "}"]) + "\n"
+
+
+def _gseg_table(off, ytab, set_instead_of_inc):
+    """``(u, tbl)``: the distinct target offsets, then (set) the winning y offsets or (inc) the segment
+    starts and the y offsets in target order; a stable sort keeps NumPy's order within a target."""
+    order = np.argsort(off, kind="stable")
+    so = off[order]
+    starts = np.flatnonzero(np.r_[True, so[1:] != so[:-1]])
+    if set_instead_of_inc:
+        tbl = [so[starts], ytab[order[np.r_[starts[1:], len(off)] - 1]]]
+    else:
+        tbl = [so[starts], starts, [len(off)], ytab[order]]
+    return len(starts), np.concatenate(tbl).astype(np.int64)
+
+
+@cuda_kernel.register(AdvancedIncSubtensor)
+def advanced_inc_subtensor_kernel(op, node):
+    """General integer-array inc/set: deterministic segments, bit-identical to ``numpy.add.at``."""
+    dtype = node.inputs[0].type.dtype
+    itemsize = np.dtype(dtype).itemsize
+    rank = _adv_rank(op, node, 2)
+    setting = op.set_instead_of_inc
+    if rank is None or itemsize not in UINT or not (setting or dtype in C_TYPES and dtype != "bool"):
+        return None
+    nd = node.inputs[0].type.ndim
+
+    def bind(get, rt):
+        def run(node, args, outs):
+            x, y, vals = args[0], args[1], [_host(a) for a in args[2:]]
+            _, _, B, basic, at = adv_plan(op.idx_list, x.shape, x.strides, vals, x)
+            shape = _adv_out(basic, B, at, itemsize)[0]
+            _check_y_runtime(node.inputs[1], y, shape, op)
+            out = copy_to_new(get, rt, x, nd)
+            base, off, B, basic, at = adv_plan(op.idx_list, out.shape, out.strides, vals, out)
+            per_target = int(np.prod([k for k, _ in basic], dtype=np.int64))
+            if off.size and per_target:
+                ys = _y_strides(y)
+                yb = ys[at : at + len(B)]
+                ytab = np.zeros((), np.int64)
+                for d, (k, st) in enumerate(zip(B, yb)):
+                    ytab = ytab + (np.arange(k, dtype=np.int64) * st).reshape((k,) + (1,) * (len(B) - d - 1))
+                ytab = np.broadcast_to(ytab, B).reshape(-1)
+                u, tbl = _gseg_table(off, ytab, setting)
+                tbl = DeviceArray.from_host(rt, tbl)
+                i64 = np.int64
+                y_basic = ys[:at] + ys[at + len(B) :]
+                get(NAME + "_gseg")(grid_for(u * per_target, BLOCK), (BLOCK, 1, 1),
+                                    [i64(u * per_target), i64(u)] + [i64(k) for k, _ in basic]
+                                    + [np.uintp(out.ptr + base)] + [i64(st) for _, st in basic] + [np.uintp(y.ptr)]
+                                    + [i64(st) for st in y_basic] + [np.uintp(tbl.ptr)])  # fmt: skip
+            outs[0][0] = out
+
+        return run
+
+    return CudaKernel(scopy_source(nd, itemsize) + gseg_source(rank, dtype, setting), bind,
+                      host_inputs=range(2, len(node.inputs)))  # fmt: skip
+
+
+__all__ = ["basic_view", "subtensor_kernel", "inc_subtensor_kernel", "advanced_subtensor1_kernel",
+           "advanced_inc_subtensor1_kernel", "advanced_subtensor_kernel", "advanced_inc_subtensor_kernel", "adv_plan",
+           "on_device", "inc_source", "take_source", "seg_source", "atomic_sources", "gather_source", "gseg_source"]

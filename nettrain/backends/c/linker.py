@@ -101,6 +101,10 @@ class CLinker:
         kernels = [(i, c_kernel(s.node.op, s.node)) for i, s in enumerate(steps)]
         kernels = [(i, k) for i, k in kernels if k is not None]
         runners = [s.perform for s in steps]
+        for i, k in kernels:  # no source: a lean Python runner, nothing to compile
+            if not k.source:
+                runners[i] = k.bind(None, None)
+        kernels = [(i, k) for i, k in kernels if k.source]
         if not kernels:
             return runners, None
         source, cdef, names = function_source([k for _, k in kernels])

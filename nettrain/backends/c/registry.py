@@ -18,6 +18,9 @@ class Kernel:
     ``source`` and ``cdef`` use :data:`NAME` for the function name.
     ``bind(fn, ffi)`` returns ``run(node, args, output_cells)``, the same
     contract as ``Op.perform``, calling the compiled function ``fn``.
+    An empty ``source`` marks a Python-only runner (e.g. for view ops, where
+    a call to ``perform`` costs more than the work): nothing is compiled and
+    the linker calls ``bind(None, None)``.
     """
 
     __slots__ = ("source", "cdef", "bind")

@@ -22,14 +22,13 @@ from ..c.compiler import COMPILE_TIMEOUT, CompileError, compiler_info
 from .runtime import Module, Runtime
 from .table import PRELUDE
 
-HEADER = r"""
+_COMMON = r"""
 #define NT_EMULATE 1
 #include <stdint.h>
 #include <stddef.h>
 #include <math.h>
+#include <string.h>
 struct nt_dim3 { unsigned x, y, z; };
-static nt_dim3 threadIdx, blockIdx, blockDim, gridDim;
-static const int warpSize = 1;
 struct float4 { float x, y, z, w; };
 struct int4 { int x, y, z, w; };
 struct uint4 { unsigned x, y, z, w; };
@@ -43,18 +42,10 @@ static char nt_emu_smem[1 << 18] __attribute__((aligned(64)));
 #define __forceinline__ inline
 #define __shared__ static
 #define __launch_bounds__(...)
-#define __syncthreads() ((void)0)
-#define __syncwarp(...) ((void)0)
 #define __threadfence() ((void)0)
 #define NT_DEV static inline
 #define NT_DYNAMIC_SHARED(T, name) T *name = (T *)nt_emu_smem
-template <class T> static inline T __shfl_down_sync(unsigned, T v, int, int = 32) { return v; }
-template <class T> static inline T __shfl_xor_sync(unsigned, T v, int, int = 32) { return v; }
-template <class T> static inline T __shfl_sync(unsigned, T v, int, int = 32) { return v; }
 template <class T> static inline T __ldg(const T *p) { return *p; }
-template <class T> static inline T atomicAdd(T *a, T v) { T o = *a; *a = o + v; return o; }
-template <class T> static inline T atomicMax(T *a, T v) { T o = *a; if (v > o) *a = v; return o; }
-template <class T> static inline T atomicMin(T *a, T v) { T o = *a; if (v < o) *a = v; return o; }
 static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 static inline double rsqrt(double x) { return 1.0 / sqrt(x); }
 static inline float __fdividef(float a, float b) { return a / b; }
@@ -62,6 +53,72 @@ static inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((ui
 static inline float __int_as_float(int i) { union { int i; float f; } u; u.i = i; return u.f; }
 static inline int __float_as_int(float f) { union { int i; float f; } u; u.f = f; return u.i; }
 """
+
+#: one thread per block: warpSize 1, barriers and shuffles are no-ops
+_SINGLE = r"""
+static nt_dim3 threadIdx, blockIdx, blockDim, gridDim;
+static const int warpSize = 1;
+#define __syncthreads() ((void)0)
+#define __syncwarp(...) ((void)0)
+template <class T> static inline T __shfl_down_sync(unsigned, T v, int, int = 32) { return v; }
+template <class T> static inline T __shfl_xor_sync(unsigned, T v, int, int = 32) { return v; }
+template <class T> static inline T __shfl_sync(unsigned, T v, int, int = 32) { return v; }
+template <class T> static inline T atomicAdd(T *a, T v) { T o = *a; *a = o + v; return o; }
+template <class T> static inline T atomicMax(T *a, T v) { T o = *a; if (v > o) *a = v; return o; }
+template <class T> static inline T atomicMin(T *a, T v) { T o = *a; if (v < o) *a = v; return o; }
+static int nt_emu_failed;
+"""
+
+#: real block sizes: one OS thread per CUDA thread, warps of 32 with real shuffles and barriers
+#: (a barrier that waits 20 s marks the launch as deadlocked instead of hanging the process)
+_THREADED = r"""
+#include <thread>
+#include <mutex>
+#include <chrono>
+#include <condition_variable>
+#include <vector>
+static thread_local nt_dim3 threadIdx;
+static nt_dim3 blockIdx, blockDim, gridDim;
+static const int warpSize = 32;
+static int nt_emu_failed;
+struct NtBarrier {
+  std::mutex m; std::condition_variable cv; int n = 0, count = 0, gen = 0;
+  void wait() {
+    std::unique_lock<std::mutex> l(m); int g = gen;
+    if (++count == n) { count = 0; gen++; cv.notify_all(); return; }
+    if (!cv.wait_for(l, std::chrono::seconds(20), [&] { return gen != g || nt_emu_failed; })) nt_emu_failed = 1;
+  }
+};
+static NtBarrier nt_block_bar, nt_warp_bar[32];
+static uint64_t nt_shfl_buf[32][32];
+static std::mutex nt_atomic_mutex;
+#define __syncthreads() nt_block_bar.wait()
+#define __syncwarp(...) nt_warp_bar[nt_lin() / 32].wait()
+static inline int nt_lin() { return threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z); }
+template <class T> static inline T nt_shfl(T v, int src) {
+  int l = nt_lin(), w = l / 32, lane = l % 32;
+  memcpy(&nt_shfl_buf[w][lane], &v, sizeof(T));
+  nt_warp_bar[w].wait();
+  T r = v;
+  if (src >= 0 && src < nt_warp_bar[w].n) memcpy(&r, &nt_shfl_buf[w][src], sizeof(T));
+  nt_warp_bar[w].wait();
+  return r;
+}
+template <class T> static inline T __shfl_down_sync(unsigned, T v, int d, int width = 32) {
+  int lane = nt_lin() % 32; return nt_shfl(v, lane % width + d < width ? lane + d : -1); }
+template <class T> static inline T __shfl_xor_sync(unsigned, T v, int m, int = 32) {
+  return nt_shfl(v, (nt_lin() % 32) ^ m); }
+template <class T> static inline T __shfl_sync(unsigned, T v, int s, int width = 32) {
+  int lane = nt_lin() % 32; return nt_shfl(v, lane - lane % width + s % width); }
+template <class T> static inline T atomicAdd(T *a, T v) {
+  std::lock_guard<std::mutex> g(nt_atomic_mutex); T o = *a; *a = o + v; return o; }
+template <class T> static inline T atomicMax(T *a, T v) {
+  std::lock_guard<std::mutex> g(nt_atomic_mutex); T o = *a; if (v > o) *a = v; return o; }
+template <class T> static inline T atomicMin(T *a, T v) {
+  std::lock_guard<std::mutex> g(nt_atomic_mutex); T o = *a; if (v < o) *a = v; return o; }
+"""
+
+HEADER = _COMMON + _SINGLE
 
 _KERNEL = re.compile(r'extern\s+"C"\s+__global__\s+(?:__launch_bounds__\([^)]*\)\s+)?void\s+(\w+)\s*\(([^)]*)\)')
 
@@ -87,28 +144,45 @@ def kernel_signatures(source):
 _CFFI_TYPES = {"nt_bool": "uint8_t", "const nt_bool": "uint8_t"}
 
 
-def _wrappers(sigs):
-    """C++ launch wrappers and their cffi declarations: pointers travel as integers."""
+def _wrappers(sigs, threads=False):
+    """C++ launch wrappers and their cffi declarations: pointers travel as integers.
+
+    A wrapper returns nonzero when a threaded launch deadlocked (a barrier or shuffle
+    not reached by every thread of the block or warp: undefined behaviour on a GPU).
+    """
     src, cdef = [], []
     for name, sig in sorted(sigs.items()):
-        params = ["unsigned gx", "unsigned gy", "unsigned gz", "size_t shm"]
-        cparams = ["unsigned", "unsigned", "unsigned", "size_t"]
+        params = ["unsigned gx", "unsigned gy", "unsigned gz", "unsigned bx", "unsigned by", "unsigned bz",
+                  "size_t shm"]  # fmt: skip
+        cparams = ["unsigned"] * 6 + ["size_t"]
         args = []
         for i, (ct, ptr) in enumerate(sig):
             t = "uintptr_t" if ptr else ct
             params.append("%s a%d" % (t, i))
             cparams.append(_CFFI_TYPES.get(t, t))
             args.append("(%s)a%d" % (ct, i) if ptr else "a%d" % i)
+        if threads:
+            run = ("    std::vector<std::thread> th;\n"
+                   "    for (int t = 0; t < T; t++) th.emplace_back([=] {\n"
+                   "      threadIdx.x = t %% bx; threadIdx.y = (t / bx) %% by; threadIdx.z = t / (bx * by);\n"
+                   "      %s(%s); });\n"
+                   "    for (auto &h : th) h.join();\n    if (nt_emu_failed) return 1;\n"
+                   % (name, ", ".join(args)))  # fmt: skip
+            setup = ("  const int T = bx * by * bz; nt_block_bar.n = T;\n"
+                     "  for (int w = 0; w < 32; w++) nt_warp_bar[w].n = T - 32 * w < 32 ? T - 32 * w : 32;\n")
+        else:
+            run = "    %s(%s);\n" % (name, ", ".join(args))
+            setup = "  threadIdx.x = threadIdx.y = threadIdx.z = 0;\n"
         src.append(
-            'extern "C" __attribute__((visibility("default"))) void nt_emu_%s(%s) {\n'
-            "  nt_emu_shared_bytes = shm;\n"
-            "  gridDim.x = gx; gridDim.y = gy; gridDim.z = gz; blockDim.x = blockDim.y = blockDim.z = 1;\n"
-            "  threadIdx.x = threadIdx.y = threadIdx.z = 0;\n"
+            'extern "C" __attribute__((visibility("default"))) int nt_emu_%s(%s) {\n'
+            "  nt_emu_shared_bytes = shm; nt_emu_failed = 0;\n"
+            "  gridDim.x = gx; gridDim.y = gy; gridDim.z = gz; blockDim.x = bx; blockDim.y = by; blockDim.z = bz;\n"
+            "%s"
             "  for (unsigned z = 0; z < gz; z++)\n  for (unsigned y = 0; y < gy; y++)\n"
             "  for (unsigned x = 0; x < gx; x++) {\n"
-            "    blockIdx.x = x; blockIdx.y = y; blockIdx.z = z;\n    %s(%s);\n  }\n}\n"
-            % (name, ", ".join(params), name, ", ".join(args)))  # fmt: skip
-        cdef.append("void nt_emu_%s(%s);" % (name, ", ".join(cparams)))
+            "    blockIdx.x = x; blockIdx.y = y; blockIdx.z = z;\n%s  }\n  return 0;\n}\n"
+            % (name, ", ".join(params), setup, run))  # fmt: skip
+        cdef.append("int nt_emu_%s(%s);" % (name, ", ".join(cparams)))
     return "\n".join(src), "\n".join(cdef)
 
 
@@ -120,7 +194,7 @@ class EmuBuilder:
 
     @staticmethod
     def toolchain():
-        return {"emulator": 1, "host": toolchain_info()}
+        return {"emulator": 2, "host": toolchain_info()}
 
     @staticmethod
     def compile(src_path, out_path):
@@ -129,8 +203,8 @@ class EmuBuilder:
         info = compiler_info()
         if info is None:
             raise CompileError("the CUDA emulator needs a C/C++ compiler (config.cxx)")
-        cmd = [info[0], "-x", "c++", "-std=c++17", "-O1", "-shared", "-fPIC", "-fno-math-errno", src_path,
-               "-o", out_path, "-lm"]  # fmt: skip
+        cmd = [info[0], "-x", "c++", "-std=c++17", "-O1", "-shared", "-fPIC", "-fno-math-errno", "-pthread",
+               src_path, "-o", out_path, "-lm", "-lstdc++"]  # fmt: skip
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT)
         if r.returncode != 0:
             raise CompileError("emulated CUDA build failed:\n%s\n%s" % (" ".join(cmd), r.stderr[-6000:]))
@@ -142,9 +216,12 @@ class EmuRuntime(Runtime):
     name = "emulator"
     arch = "host"
 
-    def __init__(self):
+    def __init__(self, threads=False):
         super().__init__()
-        self.device_name = "nettrain CUDA emulator (host CPU, one thread per block)"
+        #: real block sizes (one OS thread per CUDA thread) instead of one thread per block
+        self.threads = threads
+        self.device_name = "nettrain CUDA emulator (host CPU, %s)" % (
+            "one OS thread per CUDA thread" if threads else "one thread per block")
 
     def malloc(self, nbytes):
         buf = np.empty(int(nbytes) + 256, np.uint8)
@@ -172,12 +249,13 @@ class EmuRuntime(Runtime):
         import cffi
 
         sigs = kernel_signatures(source)
-        wsrc, cdef = _wrappers(sigs)
-        path = get_or_build(HEADER + PRELUDE + "\n" + source + "\n" + wsrc, EmuBuilder)
+        wsrc, cdef = _wrappers(sigs, self.threads)
+        header = _COMMON + (_THREADED if self.threads else _SINGLE)
+        path = get_or_build(header + PRELUDE + "\n" + source + "\n" + wsrc, EmuBuilder)
         ffi = cffi.FFI()
         ffi.cdef(cdef)
         lib = ffi.dlopen(path)
-        counters = self.counters
+        counters, threads = self.counters, self.threads
 
         def getter(name):
             fn = getattr(lib, "nt_emu_" + name)
@@ -188,7 +266,13 @@ class EmuRuntime(Runtime):
                 if len(args) != len(kinds):
                     raise TypeError("kernel %s takes %d arguments, got %d" % (name, len(kinds), len(args)))
                 g = tuple(grid) + (1, 1)
-                fn(int(g[0]), int(g[1]), int(g[2]), int(shared), *[k(a) for k, a in zip(kinds, args)])
+                b = (tuple(block) + (1, 1))[:3] if threads else (1, 1, 1)
+                if b[0] * b[1] * b[2] > 1024:
+                    raise ValueError("kernel %s launched with %s threads per block (CUDA allows 1024)" % (name, b))
+                if fn(int(g[0]), int(g[1]), int(g[2]), *[int(v) for v in b], int(shared),
+                      *[k(a) for k, a in zip(kinds, args)]):  # fmt: skip
+                    raise RuntimeError("kernel %s deadlocked with block %s: a __syncthreads or shuffle is not "
+                                       "reached by every thread" % (name, b))  # fmt: skip
 
             return launch
 

@@ -152,6 +152,8 @@ def why_no_runtime():
 def _make(kind, ordinal):
     if kind == "emulator":
         return emulator()
+    if kind == "emulator-threads":
+        return emulator(threads=True)
     try:
         return PyCudaRuntime(ordinal)
     except ImportError as e:
@@ -177,15 +179,15 @@ def get_runtime():
     if n is None:
         return None
     kind = config.cuda_runtime
-    return _make("emulator" if kind == "emulator" else "pycuda", n)
+    return _make(kind if kind.startswith("emulator") else "pycuda", n)
 
 
 @functools.lru_cache(maxsize=None)
-def emulator():
-    """The process's emulated device (always available where a C++ compiler works)."""
+def emulator(threads=False):
+    """The process's emulated device (where a C++ compiler works); ``threads``: real block sizes."""
     from .emulate import EmuRuntime
 
-    return EmuRuntime()
+    return EmuRuntime(threads)
 
 
 def to_device(rt, v, dtype=None):

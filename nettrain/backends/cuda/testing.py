@@ -19,16 +19,19 @@ SOURCES = []
 
 
 @contextlib.contextmanager
-def emulated():
-    """``config.device='cuda'`` on the emulator for the duration (the real GPU if NETTRAIN_TEST_GPU is set)."""
+def emulated(threads=False):
+    """``config.device='cuda'`` on the emulator for the duration (the real GPU if NETTRAIN_TEST_GPU is set).
+
+    ``threads=True`` runs real block sizes (one OS thread per CUDA thread, warps of 32).
+    """
     import os
 
-    runtime = "auto" if os.environ.get("NETTRAIN_TEST_GPU") else "emulator"
+    runtime = "auto" if os.environ.get("NETTRAIN_TEST_GPU") else "emulator-threads" if threads else "emulator"
     with config.change_flags(device="cuda", cuda_runtime=runtime):
         yield
 
 
-def compare(inputs, outputs, values, kernel_ops=(), rtol=None, optimizer="default"):
+def compare(inputs, outputs, values, kernel_ops=(), rtol=None, optimizer="default", threads=False):
     """Run on the device and on the Python linker; return the device results (NumPy).
 
     Fails when a node whose op is one of ``kernel_ops`` has no CUDA kernel.
@@ -37,7 +40,7 @@ def compare(inputs, outputs, values, kernel_ops=(), rtol=None, optimizer="defaul
     from .linker import CudaLinker
     from .registry import cuda_kernel
 
-    with emulated():
+    with emulated(threads):
         fd = nettrain.function(inputs, outputs, mode=nettrain.Mode(linker="cuda", optimizer=optimizer),
                                on_unused_input="ignore")  # fmt: skip
         nodes = [n for n in fd.maker.fgraph.toposort() if isinstance(n.op, tuple(kernel_ops))]

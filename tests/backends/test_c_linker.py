@@ -262,7 +262,8 @@ def test_mlp_training_step_matches_python_linker():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     nodes = step.maker.fgraph.toposort()
     assert any(c_kernel(n.op, n) is not None for n in nodes)
-    assert any(c_kernel(n.op, n) is None for n in nodes)  # e.g. DimShuffle: runs perform
+    # some nodes run Python (perform, or a lean runner: a kernel without C source, e.g. DimShuffle)
+    assert any(c_kernel(n.op, n) is None or not c_kernel(n.op, n).source for n in nodes)
 
 
 @pytest.fixture

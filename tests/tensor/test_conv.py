@@ -340,3 +340,22 @@ def test_gradient_ops_reject_an_output_gradient_of_the_wrong_shape():
     f = nettrain.function([x, g], Conv2dGradWeights()(x, g, 3, 3))
     with pytest.raises(ValueError, match="output gradient has spatial shape"):
         f(np.ones((1, 1, 6, 6)), np.ones((1, 1, 3, 3)))
+
+
+def test_empty_batches_and_filter_banks_give_empty_results_and_zero_gradients():
+    x, w = T.dtensor4("x"), T.dtensor4("w")
+    y = T.nnet.conv2d(x, w, border_mode="half")
+    f = nettrain.function([x, w], [y, T.grad(y.sum(), x), T.grad(y.sum(), w)], mode=nettrain.Mode(linker="py"))
+    out, gx, gw = f(np.zeros((0, 2, 5, 5)), np.ones((3, 2, 3, 3)))
+    assert out.shape == (0, 3, 5, 5) and gx.shape == (0, 2, 5, 5) and not gw.any() and gw.shape == (3, 2, 3, 3)
+    out, gx, gw = f(np.ones((2, 2, 5, 5)), np.ones((0, 2, 3, 3)))
+    assert out.shape == (2, 0, 5, 5) and not gx.any() and gw.shape == (0, 2, 3, 3)
+
+
+def test_grad_weights_with_mismatched_batches_names_both_counts():
+    from nettrain.tensor.nnet.conv_grad import Conv2dGradWeights
+
+    x, gy = T.dtensor4("x"), T.dtensor4("gy")
+    f = nettrain.function([x, gy], Conv2dGradWeights()(x, gy, 3, 3), mode=nettrain.Mode(linker="py"))
+    with pytest.raises(ValueError, match="4 images but the output gradient 3"):
+        f(np.ones((4, 2, 5, 5)), np.ones((3, 3, 3, 3)))

@@ -138,7 +138,8 @@ def _im2col(op, x, kshape):
     win = win.reshape((n, g, c // g) + oshape + tuple(kshape))
     # (N, G, Cg, *O, *K) -> (G, N, *O, Cg, *K); the reshape below is the one copy (im2col).
     perm = (1, 0) + tuple(range(3, 3 + nd)) + (2,) + tuple(range(3 + nd, 3 + 2 * nd))
-    cols = win.transpose(perm).reshape(g, n * int(np.prod(oshape)), -1)
+    # explicit sizes, not -1: NumPy cannot infer a length next to an empty batch
+    cols = win.transpose(perm).reshape(g, n * int(np.prod(oshape)), (c // g) * int(np.prod(kshape)))
     return cols, oshape
 
 
@@ -150,9 +151,9 @@ def _conv_forward(op, x, w):
         w = _flip(w, nd)
     cols, oshape = _im2col(op, x, w.shape[2:])
     f, n = w.shape[0], x.shape[0]
-    wmat = w.reshape(g, f // g, -1).transpose(0, 2, 1)  # (G, Cg*K, Fg)
+    wmat = w.reshape(g, f // g, cols.shape[2]).transpose(0, 2, 1)  # (G, Cg*K, Fg)
     out = np.matmul(cols, wmat)  # (G, N*P, Fg)
-    out = out.reshape((g, n, -1, f // g)).transpose(1, 0, 3, 2).reshape((n, f) + oshape)
+    out = out.reshape((g, n, int(np.prod(oshape)), f // g)).transpose(1, 0, 3, 2).reshape((n, f) + oshape)
     return out
 
 

@@ -33,10 +33,13 @@ def _check_topgrad(op, gy_shape, ishape, kshape):
 def _grad_weights(op, x, gy, kshape):
     """``dCost/dw[f, c, k] = sum_{n, p} gy[n, f, p] * window(x)[n, c, p, k]``: one batched matmul."""
     g, n, f = op.num_groups, x.shape[0], gy.shape[1]
+    if gy.shape[0] != n:
+        raise ValueError("%s: the input has %d images but the output gradient %d" % (op, n, gy.shape[0]))
     _check_channels(op, x.shape[1], None, f)
     _check_topgrad(op, gy.shape[2:], x.shape[2:], kshape)
     cols, _ = _im2col(op, x, kshape)  # (G, N*P, Cg*K)
-    gmat = gy.reshape(n, g, f // g, -1).transpose(1, 2, 0, 3).reshape(g, f // g, -1)  # (G, Fg, N*P)
+    p = int(np.prod(gy.shape[2:]))
+    gmat = gy.reshape(n, g, f // g, p).transpose(1, 2, 0, 3).reshape(g, f // g, n * p)  # (G, Fg, N*P)
     gw = np.matmul(gmat, cols).reshape((f, x.shape[1] // g) + tuple(kshape))
     return _flip(gw, op.convdim) if op.filter_flip else gw
 
@@ -52,8 +55,9 @@ def _grad_inputs(op, w, gy, ishape):
     _check_topgrad(op, oshape, ishape, kshape)
     if op.filter_flip:
         w = _flip(w, nd)
-    gmat = gy.reshape(n, g, f // g, -1).transpose(1, 0, 3, 2).reshape(g, -1, f // g)  # (G, N*P, Fg)
-    dcols = np.matmul(gmat, w.reshape(g, f // g, -1))  # (G, N*P, Cg*K)
+    p = int(np.prod(oshape))
+    gmat = gy.reshape(n, g, f // g, p).transpose(1, 0, 3, 2).reshape(g, n * p, f // g)  # (G, N*P, Fg)
+    dcols = np.matmul(gmat, w.reshape(g, f // g, cg * int(np.prod(kshape))))  # (G, N*P, Cg*K)
     # (G, N, *O, Cg, *K) -> (N, G*Cg, *K, *O): one (N, C, *O) block per kernel tap.
     dcols = dcols.reshape((g, n) + oshape + (cg,) + kshape)
     perm = (1, 0, 2 + nd) + tuple(range(3 + nd, 3 + 2 * nd)) + tuple(range(2, 2 + nd))

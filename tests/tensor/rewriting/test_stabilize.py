@@ -131,7 +131,8 @@ def test_exp_minus_two_is_not_expm1():
     xv = RNG.normal(size=3)
     f, _ = _both([x], T.exp(x) - 2)
     assert "Expm1" not in _ops(f)
-    np.testing.assert_allclose(f(xv), np.exp(xv) - 2, rtol=1e-15)
+    # exp may be the C backend's vector exp (a few ulp); exp(x) - 2 cancels near log(2)
+    np.testing.assert_allclose(f(xv), np.exp(xv) - 2, rtol=1e-13, atol=1e-14)
 
 
 def test_exp_minus_a_matrix_of_ones_still_broadcasts():

@@ -170,3 +170,49 @@ def test_an_mlp_training_step_copies_only_the_minibatch_and_the_loss(optimizer):
                 assert all(kind == "htod" for _, kind, _ in transfers(step.maker.fgraph))
             results[device] = losses_seen
     np.testing.assert_allclose(results["cuda"], results["cpu"], rtol=1e-5)
+
+
+def test_the_seed_examples_run_on_the_device():
+    import importlib.util
+    import pathlib
+    import warnings
+
+    root = pathlib.Path(__file__).resolve().parents[3]
+    spec = importlib.util.spec_from_file_location("seed_examples_cuda", root / "examples" / "seed_examples.py")
+    ex = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ex)
+    with ct.emulated(), warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # every node of the seeds has a CUDA kernel
+        assert float(ex.addition()) == 4.0
+        np.testing.assert_array_equal(ex.matrix_multiplication(), [[19.0, 22.0], [43.0, 50.0]])
+        z, dz = ex.gradient()
+        assert float(z) == 6.0 and float(dz) == 3.0
+        got, params, (X, y) = ex.neural_network(seed=0)
+        np.testing.assert_array_equal(ex.broadcasting(), [[11, 22], [13, 24], [15, 26]])
+    cpu, _, _ = ex.neural_network(seed=0)
+    for g, w in zip(got, cpu):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
+
+
+def test_a_recipe_trains_on_the_device_like_on_the_cpu(tmp_path):
+    pytest.importorskip("sklearn")
+    import pathlib
+
+    from nettrain.cli import main
+    from nettrain.train import load_checkpoint, read_scalars
+
+    recipe = str(pathlib.Path(__file__).resolve().parents[3] / "recipes" / "digits_mlp.py")
+    accs = {}
+    for device in ("cpu", "cuda"):
+        out = tmp_path / device
+        with config.change_flags(device=device, cuda_runtime="emulator"):
+            argv = ["train", recipe, "--out", str(out), "--epochs", "1", "--no-progress", "--set",
+                    "histogram_every=0"]  # fmt: skip
+            assert main(argv) == 0
+        ((_, accs[device]),) = read_scalars(out)["test/acc"]
+    assert accs["cuda"] >= 0.85 and abs(accs["cuda"] - accs["cpu"]) <= 0.01
+    # the checkpoint written on the device is plain HDF5 that the CPU reads
+    gpu, cpu = load_checkpoint(tmp_path / "cuda" / "last.h5"), load_checkpoint(tmp_path / "cpu" / "last.h5")
+    for k, v in cpu.params.items():
+        assert type(gpu.params[k]) is np.ndarray
+        np.testing.assert_allclose(gpu.params[k], v, rtol=1e-3, atol=1e-4)

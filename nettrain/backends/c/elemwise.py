@@ -44,10 +44,11 @@ def _program(node):
     return ((sop, tuple(range(nin)), node.outputs[0].type.dtype),), (nin,)
 
 
-def body(node):
+def body(node, table=None):
     """C statements computing one element: reads ``v<i>``, defines the outputs.
 
     Returns ``(lines, output value names)`` or None if some step has no C code.
+    ``table`` is the expression table (default the C one; the CUDA backend passes its own).
     """
     prog = _program(node)
     if prog is None:
@@ -61,7 +62,8 @@ def body(node):
     for j, (op, args, dt) in enumerate(steps):
         if isinstance(op, Composite) or dt not in C_TYPES:
             return None
-        res = scalar_expr(op, [names[a] for a in args], [dtypes[a] for a in args], dt, prefix="t%d_c" % j)
+        res = scalar_expr(op, [names[a] for a in args], [dtypes[a] for a in args], dt, prefix="t%d_c" % j,
+                          table=table)  # fmt: skip
         if res is None:
             return None
         prep, expr = res

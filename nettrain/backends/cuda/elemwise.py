@@ -16,9 +16,9 @@ expression table), so both backends compute the same values.
 
 import numpy as np
 
-from ...tensor.composite import Composite
 from ...tensor.elemwise import Elemwise
-from ..c.table import C_TYPES, convert, scalar_expr
+from ..c.elemwise import body as c_body
+from ..c.table import C_TYPES
 from .darray import DeviceArray
 from .registry import NAME, CudaKernel, cuda_kernel, grid_for
 from .table import CUDA_TABLE
@@ -28,34 +28,7 @@ BLOCK = 256
 
 def body(node):
     """``(lines, outputs)``: CUDA statements computing one element from ``v<i>``; None without code."""
-    sop = node.op.scalar_op
-    nin = len(node.inputs)
-    if isinstance(sop, Composite):
-        steps, outputs = sop.program, sop.outputs
-    elif len(node.outputs) == 1:
-        steps, outputs = ((sop, tuple(range(nin)), node.outputs[0].type.dtype),), (nin,)
-    else:
-        return None
-    names = ["v%d" % i for i in range(nin)]
-    dtypes = [v.type.dtype for v in node.inputs]
-    lines = []
-    for j, (op, args, dt) in enumerate(steps):
-        if isinstance(op, Composite) or dt not in C_TYPES:
-            return None
-        res = scalar_expr(op, [names[a] for a in args], [dtypes[a] for a in args], dt, prefix="t%d_c" % j,
-                          table=CUDA_TABLE)  # fmt: skip
-        if res is None:
-            return None
-        prep, expr = res
-        lines += ["const %s %s = %s;" % (ct, name, src) for name, ct, src in prep]
-        lines.append("const %s t%d = %s;" % (C_TYPES[dt], j, convert(expr, dt)))
-        names.append("t%d" % j)
-        dtypes.append(dt)
-    outs = []
-    for o, var in zip(outputs, node.outputs):
-        dt = var.type.dtype
-        outs.append(names[o] if dtypes[o] == dt else convert(names[o], dt))
-    return lines, outs
+    return c_body(node, CUDA_TABLE)
 
 
 def _scalar_inputs(node):

@@ -26,6 +26,7 @@ import numpy as np
 from ...tensor.nnet.crossentropy import _check_indices, _check_rows
 from ...tensor.nnet.softmax_crossentropy import CrossentropySoftmax1Hot, CrossentropySoftmax1HotDx
 from ...tensor.nnet.softmax_ops import LogSoftmax, Softmax, SoftmaxGrad
+from ..c.nnet import _int_dtype
 from ..c.table import C_TYPES
 from .darray import DeviceArray
 from .elemwise import merged_layout
@@ -262,11 +263,6 @@ def softmax_grad_kernel(op, node):
         return run
 
     return CudaKernel(_softmax_grad_source(*dtypes, no), bind)
-
-
-def _int_dtype(v):
-    d = v.type.dtype
-    return d if d in C_TYPES and d.startswith(("int", "uint")) else None
 
 
 @cuda_kernel.register(CrossentropySoftmax1Hot)

@@ -124,7 +124,14 @@ class RandomStreams:
         return self._draw("uniform", size, ndim, [low, high], _float(dtype), name=name)
 
     def normal(self, size=None, avg=0.0, std=1.0, ndim=None, dtype=None, name=None):
-        """Normal samples of mean ``avg`` and standard deviation ``std``."""
+        """Normal samples of mean ``avg`` and standard deviation ``std``.
+
+        On the CUDA device (``config.device='cuda'``) the samples come from a
+        Box-Muller transform of the same Philox stream: reproducible from the
+        seed but not the CPU's numbers (NumPy's ziggurat is sequential).
+        Uniform and Bernoulli (``binomial`` with ``n=1``) draws are identical on
+        both.
+        """
         return self._draw("normal", size, ndim, [avg, std], _float(dtype), name=name)
 
     def binomial(self, size=None, n=1, p=0.5, ndim=None, dtype="int64", prob=None, name=None):

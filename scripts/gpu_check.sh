@@ -12,12 +12,31 @@ OUT=${1:-${OUT:-/tmp/nettrain-gpu}}
 mkdir -p "$OUT"
 CUDA_ROOT=${CUDA_ROOT:-$(dirname "$(dirname "$(command -v nvcc)")")}
 export NETTRAIN_FLAGS="compiledir=$OUT/compiledir"
+# examples/ and scripts/ put their own folder first on sys.path: import nettrain from this checkout even
+# where `pip install -e` cannot run (the device machine reaches no package index)
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+# offline machines: carry a folder (default .whl) holding pycuda's sdist (pycuda-*.tar.gz) and wheels of its
+# pure-Python needs (pytools, platformdirs, siphash24, mako...): pip then installs from it with --no-index
+WHEELS=$(cd "${WHEELS:-.whl}" 2>/dev/null && pwd)
 {
-  python -m pip install -q -e '.[test]'
+  python -m pip install -q -e '.[test]' || echo "pip install -e failed (offline?): nettrain runs from PYTHONPATH"
   if ! python -c "import pycuda.driver" 2>/dev/null; then
-    python -m pip download -q --no-binary :all: --no-deps pycuda -d "$OUT/src" &&
-      tar -xzf "$OUT"/src/pycuda-*.tar.gz -C "$OUT/src" &&
-      (cd "$OUT"/src/pycuda-*/ && python configure.py --cuda-root="$CUDA_ROOT" && python -m pip install -q .)
+    mkdir -p "$OUT/src"
+    PIP_SRC=()
+    if [ -n "$WHEELS" ] && ls "$WHEELS"/pycuda-*.tar.gz >/dev/null 2>&1; then
+      PIP_SRC=(--no-index --find-links "$WHEELS")
+      cp "$WHEELS"/pycuda-*.tar.gz "$OUT/src/"
+    else
+      python -m pip download -q --no-binary :all: --no-deps pycuda -d "$OUT/src"
+    fi
+    # --cudadrv-lib-dir: libcuda.so to link may be only the toolkit's stub (the real one comes from the driver
+    # at run time); --no-build-isolation: build against the installed NumPy (pycuda's build requirements
+    # can pin an older NumPy ABI, and an isolated build needs the package index)
+    tar -xzf "$(ls "$OUT"/src/pycuda-*.tar.gz | head -1)" -C "$OUT/src" &&
+      (cd "$(ls -d "$OUT"/src/pycuda-*/ | head -1)" &&
+        python configure.py --cuda-root="$CUDA_ROOT" \
+          --cudadrv-lib-dir="$CUDA_ROOT/lib64,$CUDA_ROOT/lib64/stubs,$CUDA_ROOT/lib" &&
+        python -m pip install -q --no-build-isolation "${PIP_SRC[@]}" .)
   fi
   # cuBLAS: the toolkit's libcublas when present, else the nvidia-cublas wheel
   ls "$CUDA_ROOT"/lib64/libcublas.so* >/dev/null 2>&1 || python -m pip install -q nvidia-cublas

@@ -15,6 +15,7 @@ no GPU can be used: ``why_no_runtime()`` then says why, and ``python -m
 nettrain.cuda`` reports it in detail).
 """
 
+import atexit
 import functools
 
 import numpy as np
@@ -64,9 +65,26 @@ class Module:
 
 
 #: struct formats of kernel argument types, for pycuda's prepared calls
+#: (pycuda packs them with its copy of ``struct`` in native mode, so each one is aligned to its size, as
+#: CUDA lays out kernel parameters: a ``uint8_t`` then a pointer leaves 7 padding bytes in both)
 _STRUCT = {"int64_t": "q", "uint64_t": "Q", "int32_t": "i", "int": "i", "uint32_t": "I", "unsigned": "I",
+           "unsigned int": "I", "long long": "q", "unsigned long long": "Q",
            "int16_t": "h", "uint16_t": "H", "int8_t": "b", "uint8_t": "B", "nt_bool": "B",
            "float": "f", "double": "d", "size_t": "Q"}  # fmt: skip
+
+
+def struct_format(sig):
+    """pycuda ``prepare`` format of a kernel signature from :func:`~.emulate.kernel_signatures`.
+
+    An unknown scalar type raises instead of guessing a size: a wrong size shifts every later argument.
+    """
+    out = []
+    for ct, ptr in sig:
+        t = " ".join(ct.replace("const", " ").split())
+        if not ptr and t not in _STRUCT:
+            raise TypeError("kernel parameter type %r has no pycuda struct format (add it to runtime._STRUCT)" % ct)
+        out.append("P" if ptr else _STRUCT[t])
+    return "".join(out)
 
 
 class PyCudaRuntime(Runtime):
@@ -84,10 +102,25 @@ class PyCudaRuntime(Runtime):
         self.device = drv.Device(ordinal)
         self.context = self.device.retain_primary_context()
         self.context.push()
+        # pycuda aborts the process at exit when a context is still on its stack ("PyCUDA ERROR: The context
+        # stack was not empty upon module cleanup"); pycuda.autoprimaryctx pops its context at exit likewise
+        self.pool = None
+        atexit.register(self._close)
         major, minor = self.device.compute_capability()
         self.arch = config.cuda_arch or "sm_%d%d" % (major, minor)
         self.pool = DeviceMemoryPool()
         self.device_name = self.device.name()
+
+    def _close(self):
+        if self.context is None:
+            return
+        try:
+            if self.pool is not None:
+                self.pool.free_held()
+            self.context.pop()
+        except Exception:  # noqa: BLE001 - at exit, a dead context or another thread's: nothing left to do
+            pass
+        self.context = None
 
     def malloc(self, nbytes):
         owner = self.pool.allocate(int(nbytes))
@@ -108,7 +141,7 @@ class PyCudaRuntime(Runtime):
         self.drv.memset_d8(ptr, int(byte), int(nbytes))
 
     def synchronize(self):
-        self.context.synchronize()
+        self.drv.Context.synchronize()  # a static method in pycuda: waits for the current context
 
     def load(self, source):
         from .nvcc import build_cubin
@@ -125,13 +158,15 @@ class PyCudaRuntime(Runtime):
             fn = mod.get_function(name)
             # a prepared call packs the arguments from a struct format: several times less
             # Python work per launch than pycuda's generic __call__
-            fmt = "".join("P" if ptr else _STRUCT.get(ct.replace("const", "").strip(), "q") for ct, ptr in sigs[name])
-            fn.prepare(fmt)
+            fn.prepare(struct_format(sigs[name]))
             call = fn.prepared_call
 
             def launch(grid, block, args, shared=0):
                 counters["launches"] += 1
-                call(grid[:2], block, *args, shared_size=int(shared))
+                # pycuda launches with cuLaunchKernel, taking up to 3 grid and block dimensions (so keep gridDim.z);
+                # prepared_call only takes ``block`` as the block shape when it is a tuple (else as the first
+                # kernel argument), and boost.python reads each dimension as a Python int
+                call(tuple(map(int, grid)), tuple(map(int, block)), *args, shared_size=int(shared))
 
             return launch
 

@@ -216,3 +216,15 @@ def test_a_recipe_trains_on_the_device_like_on_the_cpu(tmp_path):
     for k, v in cpu.params.items():
         assert type(gpu.params[k]) is np.ndarray
         np.testing.assert_allclose(gpu.params[k], v, rtol=1e-3, atol=1e-4)
+
+
+def test_pycuda_argument_formats_follow_the_parsed_kernel_signatures():
+    from nettrain.backends.cuda.emulate import kernel_signatures
+    from nettrain.backends.cuda.runtime import struct_format
+
+    src = ('extern "C" __global__ void k(int64_t n, const float *__restrict__ x, float a, nt_bool b, '
+           "char *p)\n{}\n")  # fmt: skip
+    assert struct_format(kernel_signatures(src)["k"]) == "qPfBP"
+    assert struct_format([("int64_t", False), ("float", False), ("float *", True)]) == "qfP"
+    with pytest.raises(TypeError, match="no pycuda struct format"):
+        struct_format([("half", False)])

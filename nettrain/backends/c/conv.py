@@ -58,6 +58,13 @@ typedef void (*NT_KERNEL_gemm_t)(int, int, int, INT, INT, INT, TYPE, const TYPE 
   const int64_t nb = g[17], Cg = C / G, Fg = F / G, KK = kh * kw, CK = Cg * KK, P = oh * ow; \
   (void)N; (void)H; (void)W; (void)ph; (void)pw; (void)sh; (void)sw; (void)dh; (void)dw; (void)flip; (void)Fg; \
   (void)CK; (void)nb;
+/* the start of every kernel: geometry, the BLAS routine, the tap tables (they follow the geometry in g) */
+#define GEMM_PROLOGUE \
+  GEO_UNPACK \
+  const NT_KERNEL_gemm_t gemm = (NT_KERNEL_gemm_t)fp; \
+  int64_t *ty = g + NGEO, *tx = ty + 4 * kh; \
+  NT_KERNEL_taps(ty, kh, flip, dh, ph, sh, H, oh); \
+  NT_KERNEL_taps(tx, kw, flip, dw, pw, sw, W, ow);
 /* Per filter tap along one axis: the input offset of output 0 and the outputs [lo, hi) reading inside the input.
    tab[4 * t ..] = {off, lo, hi, unused} for tap t of a filter read flipped or not. */
 static void NT_KERNEL_taps(int64_t *tab, int64_t k, int64_t flip, int64_t d, int64_t pad, int64_t s, int64_t n,
@@ -184,11 +191,7 @@ _FORWARD = r"""
 NT_EXPORT void NT_KERNEL(void *fp, int64_t *g, const char *px, const char *pw_, char *pout, char *pcols,
                          char *ptmp)
 {
-  GEO_UNPACK
-  const NT_KERNEL_gemm_t gemm = (NT_KERNEL_gemm_t)fp;
-  int64_t *ty = g + NGEO, *tx = ty + 4 * kh;  /* tap tables follow the geometry */
-  NT_KERNEL_taps(ty, kh, flip, dh, ph, sh, H, oh);
-  NT_KERNEL_taps(tx, kw, flip, dw, pw, sw, W, ow);
+  GEMM_PROLOGUE
   const NT_KERNEL_t *x = (const NT_KERNEL_t *)px, *w = (const NT_KERNEL_t *)pw_;
   NT_KERNEL_t *out = (NT_KERNEL_t *)pout, *cols = (NT_KERNEL_t *)pcols, *tmp = (NT_KERNEL_t *)ptmp;
   /* with one image per gemm, gemm writes the output in place; else into tmp (Fg, N * P), scattered after */
@@ -208,11 +211,7 @@ _GRAD_WEIGHTS = r"""
 NT_EXPORT void NT_KERNEL(void *fp, int64_t *g, const char *px, const char *pgy, char *pgw, char *pcols,
                          char *ptmp)
 {
-  GEO_UNPACK
-  const NT_KERNEL_gemm_t gemm = (NT_KERNEL_gemm_t)fp;
-  int64_t *ty = g + NGEO, *tx = ty + 4 * kh;  /* tap tables follow the geometry */
-  NT_KERNEL_taps(ty, kh, flip, dh, ph, sh, H, oh);
-  NT_KERNEL_taps(tx, kw, flip, dw, pw, sw, W, ow);
+  GEMM_PROLOGUE
   const NT_KERNEL_t *x = (const NT_KERNEL_t *)px;
   NT_KERNEL_t *gy = (NT_KERNEL_t *)pgy, *gw = (NT_KERNEL_t *)pgw, *cols = (NT_KERNEL_t *)pcols;
   NT_KERNEL_t *tmp = (NT_KERNEL_t *)ptmp;
@@ -234,11 +233,7 @@ _GRAD_INPUTS = r"""
 NT_EXPORT void NT_KERNEL(void *fp, int64_t *g, const char *pw_, const char *pgy, char *pgx, char *pcols,
                          char *ptmp)
 {
-  GEO_UNPACK
-  const NT_KERNEL_gemm_t gemm = (NT_KERNEL_gemm_t)fp;
-  int64_t *ty = g + NGEO, *tx = ty + 4 * kh;  /* tap tables follow the geometry */
-  NT_KERNEL_taps(ty, kh, flip, dh, ph, sh, H, oh);
-  NT_KERNEL_taps(tx, kw, flip, dw, pw, sw, W, ow);
+  GEMM_PROLOGUE
   const NT_KERNEL_t *w = (const NT_KERNEL_t *)pw_;
   NT_KERNEL_t *gy = (NT_KERNEL_t *)pgy, *gx = (NT_KERNEL_t *)pgx, *cols = (NT_KERNEL_t *)pcols;
   NT_KERNEL_t *tmp = (NT_KERNEL_t *)ptmp;
@@ -263,8 +258,9 @@ def _source(kind, dtype, int_type):
     body = {"forward": _FORWARD, "grad_weights": _GRAD_WEIGHTS, "grad_inputs": _GRAD_INPUTS}[kind]
     src = (_HELPERS + body).replace("TYPE", C_TYPES[dtype]).replace("INT", int_type)
     src = src.replace("NT_ROW", str(_ROW_MAJOR)).replace("NT_NOTR", str(_NO_TRANS)).replace("NT_TRANS", str(_TRANS))
-    # GEO_UNPACK is defined by every conv kernel of a library: keep the macro name unique per kernel
-    return src.replace("GEO_UNPACK", NAME + "_GEO").replace("NGEO", str(len(_GEO)))
+    # the macros are defined by every conv kernel of a library: keep their names unique per kernel
+    src = src.replace("GEO_UNPACK", NAME + "_GEO").replace("GEMM_PROLOGUE", NAME + "_PROLOGUE")
+    return src.replace("NGEO", str(len(_GEO)))
 
 
 def _dtype(node):

@@ -102,6 +102,19 @@ def _load(ct, n, t):
 
 
 # ----------------------------------------------------------------- sources
+def _max_and_sum_exp(t, x, mx_acc, s_acc, broadcast):
+    """Lines setting ``mx`` (the row's stabilizing maximum, 0 when not finite) and ``s = sum(exp(x - mx))``."""
+    lines = ["    %s mx = -INFINITY;" % t,
+             "    if (live) for (int64_t j = ty; j < k; j += by) mx = nt_max_%s(mx, %s);"
+             % ("f32" if t == "float" else "f64", x)]  # fmt: skip
+    lines += block_reduce(mx_acc, "    ", broadcast=True)
+    lines += ["    if (!isfinite(mx)) mx = 0;",
+              "    double s = 0;",
+              "    if (live) for (int64_t j = ty; j < k; j += by) s += %s(%s - mx);"
+              % (_libm(t, "exp"), x)]  # fmt: skip
+    return lines + block_reduce(s_acc, "    ", broadcast=broadcast)
+
+
 def _softmax_source(dtype, no, log):
     t = C_TYPES[dtype]
     mx_acc, s_acc = _max_acc(t), _sum_acc("s")
@@ -109,14 +122,7 @@ def _softmax_source(dtype, no, log):
     src = ['extern "C" __global__ void %s(%s)\n{' % (NAME, ", ".join(params))]
     src += _row_head("xz", no, shared_decls(mx_acc) + shared_decls(s_acc))
     x = _load(t, "x", t)
-    src += ["    %s mx = -INFINITY;" % t,
-            "    if (live) for (int64_t j = ty; j < k; j += by) mx = nt_max_%s(mx, %s);"
-            % ("f32" if t == "float" else "f64", x)]  # fmt: skip
-    src += block_reduce(mx_acc, "    ", broadcast=True)
-    src += ["    if (!isfinite(mx)) mx = 0;",
-            "    double s = 0;",
-            "    if (live) for (int64_t j = ty; j < k; j += by) s += %s(%s - mx);" % (_libm(t, "exp"), x)]  # fmt: skip
-    src += block_reduce(s_acc, "    ", broadcast=True)
+    src += _max_and_sum_exp(t, x, mx_acc, s_acc, broadcast=True)
     if log:
         src += ["    const %s lse = %s((%s)s);" % (t, _libm(t, "log"), t),
                 "    if (live) for (int64_t j = ty; j < k; j += by) *(%s *)(pz + zo + j * za) = (%s - mx) - lse;"
@@ -154,14 +160,7 @@ def _ce_source(dtype, ydtype):
     src = ['extern "C" __global__ void %s(%s)\n{' % (NAME, ", ".join(params))]
     src += _row_head("x", 1, shared_decls(mx_acc) + shared_decls(s_acc))
     x = _load(t, "x", t)
-    src += ["    %s mx = -INFINITY;" % t,
-            "    if (live) for (int64_t j = ty; j < k; j += by) mx = nt_max_%s(mx, %s);"
-            % ("f32" if t == "float" else "f64", x)]  # fmt: skip
-    src += block_reduce(mx_acc, "    ", broadcast=True)
-    src += ["    if (!isfinite(mx)) mx = 0;",
-            "    double s = 0;",
-            "    if (live) for (int64_t j = ty; j < k; j += by) s += %s(%s - mx);" % (_libm(t, "exp"), x)]  # fmt: skip
-    src += block_reduce(s_acc, "    ")
+    src += _max_and_sum_exp(t, x, mx_acc, s_acc, broadcast=False)
     src += ["    if (live && ty == 0) {",
             "      const int64_t j = (int64_t)((const %s *)py)[r];" % yt,
             "      ((%s *)pz)[r] = -((%s - mx) - %s((%s)s));" % (t, x, _libm(t, "log"), t),

@@ -23,7 +23,7 @@ from .cublas import (  # noqa: F401 - re-exported: the plans and executors live 
     CuBlas, HostBlas, blas_for, blas_usable, cublas_info, cublas_status, gemm_plan, gemv_plan, ger_plan,
     matrix_layout, vector_inc)
 from .runtime import to_host
-from .shape_ops import copy_source
+from .shape_ops import contiguous, copy_source
 
 OP_N, OP_T = 0, 1  # cublasOperation_t
 BLOCK = 256
@@ -39,14 +39,7 @@ def copy_kernels(nd, *itemsizes):
 
 def make_contiguous(get, rt, x):
     """``x`` when C-contiguous, else a contiguous copy made by ``NAME_copy<itemsize>`` of rank ``x.ndim``."""
-    if x.c_contiguous:
-        return x
-    out = DeviceArray.empty(rt, x.shape, x.dtype)
-    if x.size:
-        get("%s_copy%d" % (NAME, x.itemsize))(grid_for(x.size, BLOCK), (BLOCK, 1, 1),
-                                              [np.int64(x.size)] + [np.int64(s) for s in x.shape] + [np.uintp(x.ptr)]
-                                              + [np.int64(s) for s in x.strides] + [np.uintp(out.ptr)])  # fmt: skip
-    return out
+    return contiguous(get, rt, x, "%s_copy%d" % (NAME, x.itemsize))
 
 
 def perform_on_host(node, args, outs):

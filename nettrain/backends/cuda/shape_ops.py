@@ -81,14 +81,14 @@ def copy_source(nd, itemsize):
     return "\n".join(lines) + "\n"
 
 
-def contiguous(get, rt, x, nd):
-    """``x`` itself when C-contiguous, else a contiguous device copy made by ``NAME_copy``."""
+def contiguous(get, rt, x, kernel=NAME + "_copy"):
+    """``x`` itself when C-contiguous, else a contiguous device copy made by ``kernel`` (a :func:`copy_source`)."""
     if x.c_contiguous:
         return x
     out = DeviceArray.empty(rt, x.shape, x.dtype)
     n = x.size
     if n:
-        get(NAME + "_copy")(grid_for(n, BLOCK), (BLOCK, 1, 1),
+        get(kernel)(grid_for(n, BLOCK), (BLOCK, 1, 1),
                             [np.int64(n)] + [np.int64(s) for s in x.shape] + [np.uintp(x.ptr)]
                             + [np.int64(s) for s in x.strides] + [np.uintp(out.ptr)])  # fmt: skip
     return out
@@ -115,7 +115,7 @@ def reshape_kernel(op, node):
                 shp[k] = x.size // rest if rest and x.size % rest == 0 else -1
             if int(np.prod(shp, dtype=np.int64)) != x.size or any(s < 0 for s in shp):
                 raise ValueError("cannot reshape an array of shape %s into shape %s" % (x.shape, tuple(shp)))
-            x = contiguous(get, rt, x, nd)
+            x = contiguous(get, rt, x)
             outs[0][0] = x.view(shp, c_strides(shp, x.itemsize))
 
         return run

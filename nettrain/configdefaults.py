@@ -162,9 +162,10 @@ config.add("cuda_arch", "", "GPU architecture to build for (e.g. sm_90); empty: 
 config.add(
     "cuda_runtime",
     "auto",
-    "how device=cuda runs kernels: pycuda (auto) or the emulator (CUDA source compiled for the CPU, for tests; "
+    "how device=cuda runs kernels: pycuda, driver (the CUDA driver API through cffi: no pycuda needed), auto "
+    "(pycuda where installed, else driver) or the emulator (CUDA source compiled for the CPU, for tests; "
     "emulator-threads runs real block sizes, one OS thread per CUDA thread)",
-    choices=("auto", "pycuda", "emulator", "emulator-threads"),
+    choices=("auto", "pycuda", "driver", "emulator", "emulator-threads"),
 )
 config.add(
     "mode",

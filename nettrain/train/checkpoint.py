@@ -258,7 +258,7 @@ def load_checkpoint(path, verify=True):
     >>> load_checkpoint("/nonexistent/last.h5")
     Traceback (most recent call last):
     ...
-    nettrain.train.checkpoint.CheckpointError: checkpoint not found: /nonexistent/last.h5
+    nettrain.train.checkpoint_format.CheckpointError: checkpoint not found: /nonexistent/last.h5
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -346,10 +346,10 @@ def check_compatible(expected, ckpt_params, what="parameters"):
     >>> import numpy as np
     >>> from nettrain.train.checkpoint import check_compatible
     >>> check_compatible({"W": ((2, 3), "float32")}, {"W": np.zeros((2, 3), "float32")})
-    >>> check_compatible({"W": ((2, 3), "float32")}, {"W": np.zeros((3, 2), "float32")})
+    >>> check_compatible({"W": ((2, 3), "float32")}, {"W": np.zeros((3, 2), "float32")})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    nettrain.train.checkpoint.IncompatibleCheckpointError: checkpoint parameters do not match the model (1 mismatched):
+    nettrain.train.checkpoint_format.IncompatibleCheckpointError: checkpoint parameters do not match the model (1 ...
       mismatched: W: model (2, 3) float32, checkpoint (3, 2) float32
     """
     missing = [n for n in expected if n not in ckpt_params]

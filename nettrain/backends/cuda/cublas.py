@@ -31,8 +31,8 @@ def matrix_layout(shape, strides, itemsize):
 
     ``ld`` (in elements) is at least the length of a contiguous run, as BLAS requires.
     """
-    r, c = (int(s) for s in shape)
-    s0, s1 = (int(s) for s in strides)
+    r, c = map(int, shape)
+    s0, s1 = map(int, strides)
     if (c <= 1 or s1 == itemsize) and (r <= 1 or (s0 > 0 and s0 % itemsize == 0 and s0 >= c * itemsize)):
         return "row", max(1, c, s0 // itemsize if r > 1 else 1)
     if (r <= 1 or s0 == itemsize) and (c <= 1 or (s1 > 0 and s1 % itemsize == 0 and s1 >= r * itemsize)):

@@ -6,6 +6,7 @@ share their base allocation.  ``get()`` copies to a NumPy array; NumPy's
 ``np.asarray(d)`` does the same through ``__array__``.
 """
 
+import math
 import numpy as np
 
 
@@ -44,13 +45,16 @@ class DeviceArray:
     is_device_array = True
     __array_priority__ = -1  # NumPy operators should not treat us as an array-like first
 
-    __slots__ = ("rt", "shape", "dtype", "strides", "ptr", "owner")
+    __slots__ = ("rt", "shape", "dtype", "strides", "ptr", "owner", "_cc")
 
     def __init__(self, rt, shape, dtype, ptr, strides=None, owner=None):
         self.rt = rt
-        self.shape = tuple(int(s) for s in shape)
+        self.shape = tuple(map(int, shape))
         self.dtype = np.dtype(dtype)
-        self.strides = tuple(strides) if strides is not None else c_strides(self.shape, self.dtype.itemsize)
+        if strides is None:
+            self.strides, self._cc = c_strides(self.shape, self.dtype.itemsize), True
+        else:
+            self.strides, self._cc = tuple(strides), None  # contiguity found on first ask
         self.ptr = int(ptr)
         self.owner = owner
 
@@ -59,7 +63,7 @@ class DeviceArray:
     def empty(cls, rt, shape, dtype):
         """Uninitialized C-contiguous device memory."""
         dt = np.dtype(dtype)
-        n = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+        n = math.prod(map(int, shape)) * dt.itemsize
         ptr, owner = rt.malloc(max(n, 1))
         return cls(rt, shape, dt, ptr, None, owner)
 
@@ -99,7 +103,7 @@ class DeviceArray:
 
     @property
     def size(self):
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     @property
     def itemsize(self):
@@ -111,10 +115,11 @@ class DeviceArray:
 
     @property
     def c_contiguous(self):
-        if self.size <= 1:
-            return True
-        return all(st == c for n, st, c in zip(self.shape, self.strides, c_strides(self.shape, self.itemsize))
-                   if n != 1)  # fmt: skip
+        cc = self._cc
+        if cc is None:
+            cc = self._cc = self.size <= 1 or all(
+                st == c for n, st, c in zip(self.shape, self.strides, c_strides(self.shape, self.itemsize)) if n != 1)
+        return cc
 
     def __len__(self):
         if not self.shape:
@@ -146,9 +151,9 @@ class DeviceArray:
         shape = list(shape)
         if -1 in shape:
             k = shape.index(-1)
-            rest = int(np.prod([s for i, s in enumerate(shape) if i != k], dtype=np.int64))
+            rest = math.prod(map(int, [s for i, s in enumerate(shape) if i != k]))
             shape[k] = self.size // rest if rest else 0
-        if int(np.prod(shape, dtype=np.int64)) != self.size:
+        if math.prod(map(int, shape)) != self.size:
             raise ValueError("cannot reshape a device array of shape %s into %s" % (self.shape, tuple(shape)))
         if not self.c_contiguous:
             raise ValueError("reshape of a non-contiguous device array needs a copy")

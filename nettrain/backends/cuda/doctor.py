@@ -1,7 +1,7 @@
 """What the CUDA backend can use on this machine, in words a user can act on.
 
 ``report()`` returns ``[(item, ok, detail)]`` for the driver, the GPU, nvcc,
-pycuda, cuBLAS and the emulator; ``python -m nettrain.cuda`` and
+pycuda (optional), cuBLAS, the runtime device=cuda would use and the emulator; ``python -m nettrain.cuda`` and
 ``nettrain doctor`` print it.  Nothing here fails: every probe catches its own
 errors and says what is missing and how to get it.
 """
@@ -55,7 +55,8 @@ def _nvcc():
 
 def _pycuda():
     if importlib.util.find_spec("pycuda") is None:
-        return False, "pycuda is not installed: pip install 'nettrain[cuda]' (builds against your CUDA toolkit)"
+        return False, ("pycuda is not installed (optional: without it nettrain calls the CUDA driver API through cffi; "
+                       "pip install 'nettrain[cuda]' builds it against your CUDA toolkit)")
     try:
         import pycuda
 
@@ -90,7 +91,8 @@ def _runtime():
         rt = get_runtime()
         if rt is None:
             return False, "device=cuda would run on the CPU: " + why_no_runtime()
-        return True, "device=cuda runs on %s (%s)" % (getattr(rt, "device_name", rt.name), rt.arch)
+        return True, "device=cuda runs on %s (%s) through %s" % (getattr(rt, "device_name", rt.name), rt.arch,
+                                                                 getattr(rt, "via", rt.name))
 
 
 PROBES = (("NVIDIA driver", _driver), ("GPU", _gpus), ("nvcc", _nvcc), ("pycuda", _pycuda), ("cuBLAS", _cublas),

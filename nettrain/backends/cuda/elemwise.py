@@ -14,6 +14,7 @@ The per-element program is the C backend's (``c.elemwise.body`` with the CUDA
 expression table), so both backends compute the same values.
 """
 
+import math
 import numpy as np
 
 from ...tensor.elemwise import Elemwise
@@ -177,7 +178,7 @@ def elemwise_kernel(op, node):
             shapes = [a.shape for a in args]
             shape = out_shape(node, shapes)
             res = [DeviceArray.empty(rt, shape, dt) for dt in out_dt]
-            n = int(np.prod(shape, dtype=np.int64))
+            n = math.prod(map(int, shape))
             if n:
                 ptrs = [in_dt[k].type(a.reshape(-1)[0]) if k in byval else uintp(a.ptr) for k, a in enumerate(args)]
                 ptrs += [uintp(o.ptr) for o in res]

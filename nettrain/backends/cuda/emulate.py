@@ -18,6 +18,7 @@ import re
 import numpy as np
 
 from ..c.cache import get_or_build, toolchain_info
+from .driver import MemoryPool
 from ..c.compiler import COMPILE_TIMEOUT, CompileError, compiler_info
 from .runtime import Module, Runtime
 from .table import PRELUDE
@@ -221,13 +222,23 @@ class EmuRuntime(Runtime):
         super().__init__()
         #: real block sizes (one OS thread per CUDA thread) instead of one thread per block
         self.threads = threads
+        self._buffers = {}
+        self.pool = MemoryPool(self._host_alloc, self._buffers.pop)
         self.device_name = "nettrain CUDA emulator (host CPU, %s)" % (
             "one OS thread per CUDA thread" if threads else "one thread per block")
 
-    def malloc(self, nbytes):
+    def _host_alloc(self, nbytes):
         buf = np.empty(int(nbytes) + 256, np.uint8)
         addr = buf.ctypes.data
-        return addr + (-addr) % 256, buf  # 256-byte aligned like cudaMalloc
+        ptr = addr + (-addr) % 256  # 256-byte aligned like cudaMalloc
+        self._buffers[ptr] = buf
+        return ptr
+
+    def malloc(self, nbytes):
+        # pooled like device memory (driver.MemoryPool): blocks are reused as on a GPU, so a kernel that
+        # reads memory freed by an earlier node shows up in the emulator's results as it would on a device
+        block = self.pool.allocate(nbytes)
+        return block.ptr, block
 
     def htod(self, ptr, a):
         self._count("htod", a.nbytes)

@@ -9,6 +9,7 @@ the item size, so every dtype shares one kernel per rank and item size.
 Adjacent dimensions that are contiguous for both sides are merged first.
 """
 
+import math
 import numpy as np
 
 from ...graph.basic import Constant
@@ -57,7 +58,7 @@ def scopy_source(nd, itemsize, convert_from=None, suffix="scopy"):
 
 def strided_copy(get, nd, shape, src, src_strides, dst, dst_strides, suffix="scopy"):
     """Launch ``NAME_<suffix>`` (built for rank ``nd``) copying ``shape`` elements between byte-strided pointers."""
-    n = int(np.prod(shape, dtype=np.int64))
+    n = math.prod(map(int, shape))
     if n == 0:
         return
     shp, (a, b) = merged_layout(tuple(shape), [list(src_strides), list(dst_strides)])

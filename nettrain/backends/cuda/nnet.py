@@ -21,6 +21,7 @@ needs anyway, and no device-to-host copy (which would stall the pipeline on
 every call, as a device-side error flag would).
 """
 
+import math
 import numpy as np
 
 from ...tensor.nnet.crossentropy import _check_indices, _check_rows
@@ -69,7 +70,7 @@ def rows_layout(shape, axis, strides):
         outer.sort(key=lambda d: -abs(ref[d]))
     shp, sts = merged_layout([shape[d] for d in outer], [[st[d] for d in outer] for st in strides])
     shp, sts = pad_layout(shp, sts, nd - 1)
-    M = int(np.prod([shape[d] for d in outer], dtype=np.int64))
+    M = math.prod(map(int, [shape[d] for d in outer]))
     return M, k, shp, sts, [st[axis] for st in strides], col
 
 

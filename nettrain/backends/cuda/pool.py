@@ -20,6 +20,7 @@ sums are deterministic.  Each kernel follows its op's ``perform``:
 Shapes ``perform`` rejects are handed to ``perform`` on the host, which raises.
 """
 
+import math
 import numpy as np
 
 from ...tensor.signal.pool import AveragePoolGrad, MaxPoolGrad, MaxPoolGradGrad, Pool
@@ -152,7 +153,7 @@ def source(xdtype, gdtype, nd):
 
 def _geometry(op, x, out):
     """``planes`` and the GEO arguments for input ``x`` and pooled lengths ``out``."""
-    planes = int(np.prod(x.shape[:-2], dtype=np.int64))
+    planes = math.prod(map(int, x.shape[:-2]))
     args = [planes, *x.shape[-2:], *out, *op.ws, *op.stride, *op.pad, MODES[op.mode]]
     return [np.int64(a) for a in args]
 

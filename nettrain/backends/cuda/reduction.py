@@ -28,6 +28,7 @@ identity or perform's error; Argmax returns the first extremum in C order
 (NaN counts as the extremum, like ``np.argmax``).
 """
 
+import math
 import numpy as np
 
 from ...tensor.reduction import _IDENTITY, Argmax, CAReduce
@@ -328,10 +329,10 @@ def reduce_launcher(get, rt, acc, odt, kept, reduced, keep_order):
     def plan(shape, xs):
         """``(out shape, M, kernel, grid, block, partial bytes, args before the pointers, fin launch or None)``."""
         kshape = [shape[d] for d in kept]
-        M = int(np.prod(kshape, dtype=np.int64))
+        M = math.prod(map(int, kshape))
         ko_of = dict(zip(kept, c_strides(kshape, odt.itemsize)))
         rd = [d for d in reduced if shape[d] != 1]
-        K = int(np.prod([shape[d] for d in rd], dtype=np.int64))
+        K = math.prod(map(int, [shape[d] for d in rd]))
         if K == 0:
             rd = []  # nothing to read: every output is the identity
         elif not keep_order:

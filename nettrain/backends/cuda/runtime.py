@@ -10,6 +10,10 @@ are separate pieces, as in tinygrad's ``runtime/ops_cuda.py``):
   block with one thread.  It is slow and exists so that CI without a GPU runs the
   generated kernels, the placement and the transfers for real.
 
+* :class:`~nettrain.backends.cuda.driver.DriverRuntime` (``cuda_runtime='driver'``,
+  and ``auto`` where pycuda is not installed) calls the driver API through cffi:
+  it needs only the NVIDIA driver and nvcc.
+
 ``get_runtime()`` gives the runtime for ``config.device`` (None on the CPU, or when
 no GPU can be used: ``why_no_runtime()`` then says why, and ``python -m
 nettrain.cuda`` reports it in detail).
@@ -91,6 +95,7 @@ class PyCudaRuntime(Runtime):
     """A CUDA device driven through pycuda (imported only here)."""
 
     name = "cuda"
+    via = "pycuda"
 
     def __init__(self, ordinal=0):
         super().__init__()
@@ -189,12 +194,24 @@ def _make(kind, ordinal):
         return emulator()
     if kind == "emulator-threads":
         return emulator(threads=True)
-    try:
-        return PyCudaRuntime(ordinal)
-    except ImportError as e:
-        _failure[:] = ["pycuda is not installed (pip install 'nettrain[cuda]'): %s" % e]
-    except Exception as e:  # noqa: BLE001 - any driver error means: no usable GPU here
-        _failure[:] = ["no usable CUDA device: %s: %s" % (type(e).__name__, e)]
+    reasons = []
+    if kind in ("auto", "pycuda"):
+        try:
+            return PyCudaRuntime(ordinal)
+        except ModuleNotFoundError as e:
+            if kind == "pycuda":  # under auto, a missing pycuda is no failure: the driver runtime follows
+                reasons.append("pycuda is not installed (pip install 'nettrain[cuda]'): %s" % e)
+        except Exception as e:  # noqa: BLE001 - a broken pycuda or any driver error: no GPU through pycuda
+            reasons.append("pycuda cannot use a CUDA device: %s: %s" % (type(e).__name__, e))
+    if kind in ("auto", "driver"):
+        # the driver API through cffi needs nothing but the NVIDIA driver
+        from .driver import DriverRuntime
+
+        try:
+            return DriverRuntime(ordinal)
+        except Exception as e:  # noqa: BLE001 - any driver error means: no usable GPU
+            reasons.append("no usable CUDA device: %s: %s" % (type(e).__name__, e))
+    _failure[:] = ["; ".join(reasons)]
     return None
 
 
@@ -213,8 +230,7 @@ def get_runtime():
     n = device_ordinal()
     if n is None:
         return None
-    kind = config.cuda_runtime
-    return _make(kind if kind.startswith("emulator") else "pycuda", n)
+    return _make(config.cuda_runtime, n)
 
 
 @functools.lru_cache(maxsize=None)

@@ -6,6 +6,7 @@ they run on the host without moving their operand.  ``DimShuffle`` is a view
 contiguous data and a copy kernel otherwise.
 """
 
+import math
 import numpy as np
 
 from ...tensor.elemwise import DimShuffle
@@ -111,9 +112,9 @@ def reshape_kernel(op, node):
             shp = [int(s) for s in shp]
             if -1 in shp:
                 k = shp.index(-1)
-                rest = int(np.prod([s for i, s in enumerate(shp) if i != k], dtype=np.int64))
+                rest = math.prod(map(int, [s for i, s in enumerate(shp) if i != k]))
                 shp[k] = x.size // rest if rest and x.size % rest == 0 else -1
-            if int(np.prod(shp, dtype=np.int64)) != x.size or any(s < 0 for s in shp):
+            if math.prod(map(int, shp)) != x.size or any(s < 0 for s in shp):
                 raise ValueError("cannot reshape an array of shape %s into shape %s" % (x.shape, tuple(shp)))
             x = contiguous(get, rt, x)
             outs[0][0] = x.view(shp, c_strides(shp, x.itemsize))

@@ -26,6 +26,7 @@
   ``perform`` on the host.
 """
 
+import math
 import numpy as np
 
 from ...graph.basic import Constant
@@ -380,7 +381,7 @@ def advanced_inc_subtensor1_kernel(op, node):
                 _index_error(i, rows, x.shape, _INC_ERR)
             _check_y_runtime(node.inputs[1], y, (m,) + x.shape[1:], op)
             out = copy_to_new(get, rt, x, nd)
-            rowsize = int(np.prod(x.shape[1:], dtype=np.int64))
+            rowsize = math.prod(map(int, x.shape[1:]))
             ys = [i64(s) for s in _y_strides(y)]
             trail = [i64(s) for s in x.shape[1:]]
             if host and m and rowsize:
@@ -570,7 +571,7 @@ def advanced_inc_subtensor_kernel(op, node):
             _check_y_runtime(node.inputs[1], y, shape, op)
             out = copy_to_new(get, rt, x, nd)
             base, off, B, basic, at = adv_plan(op.idx_list, out.shape, out.strides, vals, out)
-            per_target = int(np.prod([k for k, _ in basic], dtype=np.int64))
+            per_target = math.prod(map(int, [k for k, _ in basic]))
             if off.size and per_target:
                 ys = _y_strides(y)
                 yb = ys[at : at + len(B)]

@@ -20,13 +20,16 @@ SOURCES = []
 
 @contextlib.contextmanager
 def emulated(threads=False):
-    """``config.device='cuda'`` on the emulator for the duration (the real GPU if NETTRAIN_TEST_GPU is set).
+    """``config.device='cuda'`` on the emulator for the duration (the real GPU if NETTRAIN_TEST_GPU is set:
+    ``1`` for the default runtime, or ``pycuda`` / ``driver``).
 
     ``threads=True`` runs real block sizes (one OS thread per CUDA thread, warps of 32).
     """
     import os
 
-    runtime = "auto" if os.environ.get("NETTRAIN_TEST_GPU") else "emulator-threads" if threads else "emulator"
+    gpu = os.environ.get("NETTRAIN_TEST_GPU", "")
+    # NETTRAIN_TEST_GPU=1 runs on the GPU through the default runtime; =pycuda or =driver picks one
+    runtime = ("auto" if gpu in ("1", "auto") else gpu) if gpu else "emulator-threads" if threads else "emulator"
     with config.change_flags(device="cuda", cuda_runtime=runtime):
         yield
 

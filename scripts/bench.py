@@ -424,6 +424,22 @@ def _pytensor_lenet(pt, weights, xv, yv):
     return lambda: f(xv, yv)
 
 # ------------------------------------------------------------------- GPU (scripts/bench_cuda.py)
+def _torch_cuda_step(torch, model, xv, yv):
+    """A PyTorch SGD step doing what nettrain's ``f(x, y)`` does: upload the minibatch, return the loss."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    yv = yv.astype(np.int64)
+
+    def torch_step():
+        tx, ty = torch.from_numpy(xv).cuda(), torch.from_numpy(yv).cuda()
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(tx), ty)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return torch_step
+
+
 def _cuda_mlp_step(batch, torch):
     """(nettrain step, x, y, PyTorch step or None) for the MLP on the GPU."""
     rng = np.random.default_rng(0)
@@ -435,13 +451,7 @@ def _cuda_mlp_step(batch, torch):
         torch.manual_seed(0)
         nn = torch.nn
         model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10)).cuda()
-        opt = torch.optim.SGD(model.parameters(), lr=0.01)
-        tx, ty = torch.from_numpy(xv).cuda(), torch.from_numpy(yv.astype(np.int64)).cuda()
-
-        def torch_step():
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(tx), ty).backward()
-            opt.step()
+        torch_step = _torch_cuda_step(torch, model, xv, yv)
 
     return (lambda: f(xv, yv)), xv, yv, torch_step
 
@@ -455,13 +465,7 @@ def _cuda_lenet_parts(batch, torch):
     torch_step = None
     if torch is not None:
         model = _torch_lenet(torch, weights).cuda()
-        opt = torch.optim.SGD(model.parameters(), lr=0.01)
-        tx, ty = torch.from_numpy(xv).cuda(), torch.from_numpy(yv.astype(np.int64)).cuda()
-
-        def torch_step():
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(tx), ty).backward()
-            opt.step()
+        torch_step = _torch_cuda_step(torch, model, xv, yv)
 
     return (lambda: f(xv, yv)), torch_step
 

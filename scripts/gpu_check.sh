@@ -1,49 +1,70 @@
 #!/usr/bin/env bash
-# Everything issue 8 needs a GPU for, in one run (for the `device` tool or any CUDA machine):
+# Everything issue 8 needs a GPU for, in one run that fits a 10-minute device call:
 #   bash scripts/gpu_check.sh [OUTDIR]
-# 1. builds pycuda from its source distribution against the local CUDA toolkit,
-# 2. prints `python -m nettrain.cuda`,
-# 3. runs the CUDA tests on the real GPU (NETTRAIN_TEST_GPU=1: testing.emulated() then uses pycuda),
-# 4. runs the seed examples and an MLP and a LeNet training run with device=cuda,
-# 5. prints the GPU benchmark table (scripts/bench.py --device cuda).
+# 0. installs the carried wheels (.whl, made by scripts/make_device_wheels.sh) for an offline machine,
+# 1. prints `python -m nettrain.cuda` (driver, GPU, nvcc, pycuda, cuBLAS, the runtime device=cuda uses),
+# 2. runs the seed examples with device=cuda,
+# 3. prints the GPU benchmark table (scripts/bench.py --device cuda),
+# 4. runs the CUDA tests on the GPU through the driver-API runtime (NETTRAIN_TEST_GPU=driver makes the
+#    tests' emulated() use the real device), then again through pycuda where its wheel imports,
+# 5. trains the digits MLP and LeNet with device=cuda.
+# Each step has its own time limit (seconds), cut to what is left of BUDGET, so one hang cannot eat the device lease;
+# the log is $OUT/gpu_check.log and each step's status is summarized at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-${OUT:-/tmp/nettrain-gpu}}
 mkdir -p "$OUT"
-CUDA_ROOT=${CUDA_ROOT:-$(dirname "$(dirname "$(command -v nvcc)")")}
-export NETTRAIN_FLAGS="compiledir=$OUT/compiledir"
-# examples/ and scripts/ put their own folder first on sys.path: import nettrain from this checkout even
-# where `pip install -e` cannot run (the device machine reaches no package index)
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-# offline machines: carry a folder (default .whl) holding pycuda's sdist (pycuda-*.tar.gz) and wheels of its
-# pure-Python needs (pytools, platformdirs, siphash24, mako...): pip then installs from it with --no-index
-WHEELS=$(cd "${WHEELS:-.whl}" 2>/dev/null && pwd)
-{
-  python -m pip install -q -e '.[test]' || echo "pip install -e failed (offline?): nettrain runs from PYTHONPATH"
-  if ! python -c "import pycuda.driver" 2>/dev/null; then
-    mkdir -p "$OUT/src"
-    PIP_SRC=()
-    if [ -n "$WHEELS" ] && ls "$WHEELS"/pycuda-*.tar.gz >/dev/null 2>&1; then
-      PIP_SRC=(--no-index --find-links "$WHEELS")
-      cp "$WHEELS"/pycuda-*.tar.gz "$OUT/src/"
-    else
-      python -m pip download -q --no-binary :all: --no-deps pycuda -d "$OUT/src"
-    fi
-    # --cudadrv-lib-dir: libcuda.so to link may be only the toolkit's stub (the real one comes from the driver
-    # at run time); --no-build-isolation: build against the installed NumPy (pycuda's build requirements
-    # can pin an older NumPy ABI, and an isolated build needs the package index)
-    tar -xzf "$(ls "$OUT"/src/pycuda-*.tar.gz | head -1)" -C "$OUT/src" &&
-      (cd "$(ls -d "$OUT"/src/pycuda-*/ | head -1)" &&
-        python configure.py --cuda-root="$CUDA_ROOT" \
-          --cudadrv-lib-dir="$CUDA_ROOT/lib64,$CUDA_ROOT/lib64/stubs,$CUDA_ROOT/lib" &&
-        python -m pip install -q --no-build-isolation "${PIP_SRC[@]}" .)
+PY=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1
+# examples/ and scripts/ put their own folder first on sys.path: import nettrain from this checkout
+export PYTHONPATH="/tmp/nt-site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export NETTRAIN_FLAGS="compiledir=${COMPILEDIR:-$PWD/.cubins}"
+WORKERS=${WORKERS:-8}
+declare -A STATUS
+# the whole run ends within BUDGET seconds (a device call may last 600): later steps get what is left
+DEADLINE=$((SECONDS + ${BUDGET:-540}))
+step() {  # step NAME LIMIT COMMAND...: run with a time limit, record the exit status
+  local name=$1 limit=$2
+  shift 2
+  local left=$((DEADLINE - SECONDS))
+  if [ "$left" -lt 15 ]; then
+    STATUS[$name]="skipped: out of time"
+    return
   fi
-  # cuBLAS: the toolkit's libcublas when present, else the nvidia-cublas wheel
-  ls "$CUDA_ROOT"/lib64/libcublas.so* >/dev/null 2>&1 || python -m pip install -q nvidia-cublas
-  python -m nettrain.cuda
-  NETTRAIN_TEST_GPU=1 python -m pytest -q -p no:randomly tests/backends/cuda
-  NETTRAIN_FLAGS="$NETTRAIN_FLAGS,device=cuda" python examples/seed_examples.py
-  NETTRAIN_FLAGS="$NETTRAIN_FLAGS,device=cuda" python -m nettrain train recipes/digits_mlp.py --out "$OUT/mlp" --set epochs=3
-  NETTRAIN_FLAGS="$NETTRAIN_FLAGS,device=cuda" python -m nettrain train recipes/lenet.py --out "$OUT/lenet" --set epochs=1
-  python scripts/bench.py --device cuda --repeat 20
+  [ "$limit" -gt "$left" ] && limit=$left
+  echo "=== $name (limit ${limit}s) ==="
+  local t0=$SECONDS
+  timeout -k 5 "$limit" "$@"
+  local rc=$?
+  STATUS[$name]="rc=$rc $((SECONDS - t0))s"
+  echo "=== $name: rc=$rc in $((SECONDS - t0))s ==="
+}
+{
+  date
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1
+  "$PY" --version
+  # wheels of what the machine lacks (cffi, pycparser, tensorboardX, pycuda and its needs), no index needed
+  if ls .whl/*.whl >/dev/null 2>&1; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/nt-site \
+      .whl/*.whl || echo "installing the carried wheels failed"
+  fi
+  step doctor 60 "$PY" -m nettrain.cuda
+  step seed_examples 120 env NETTRAIN_FLAGS="$NETTRAIN_FLAGS,device=cuda" "$PY" examples/seed_examples.py
+  step bench 200 "$PY" scripts/bench.py --device cuda --repeat 20
+  step tests_driver 200 env NETTRAIN_TEST_GPU=driver "$PY" -m pytest -q -n "$WORKERS" -p no:cacheprovider \
+    tests/backends/cuda
+  step train_mlp 90 env NETTRAIN_FLAGS="$NETTRAIN_FLAGS,device=cuda" "$PY" -m nettrain train recipes/digits_mlp.py \
+    --out "$OUT/mlp" --set epochs=3 --no-progress
+  step train_lenet 90 env NETTRAIN_FLAGS="$NETTRAIN_FLAGS,device=cuda" "$PY" -m nettrain train recipes/lenet.py \
+    --out "$OUT/lenet" --set epochs=1 --no-progress
+  if "$PY" -c "import pycuda.driver" 2>/dev/null; then
+    step tests_pycuda 120 env NETTRAIN_TEST_GPU=pycuda "$PY" -m pytest -q -n "$WORKERS" -p no:cacheprovider \
+      tests/backends/cuda
+  else
+    echo "pycuda does not import here: its runtime was not tested"
+  fi
+  echo "=== summary ==="
+  for k in doctor seed_examples bench tests_driver train_mlp train_lenet tests_pycuda; do
+    echo "$k: ${STATUS[$k]:-not run}"
+  done
 } 2>&1 | tee "$OUT/gpu_check.log"

@@ -7,6 +7,7 @@ share their base allocation.  ``get()`` copies to a NumPy array; NumPy's
 """
 
 import math
+
 import numpy as np
 
 

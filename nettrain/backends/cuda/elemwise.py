@@ -15,6 +15,7 @@ expression table), so both backends compute the same values.
 """
 
 import math
+
 import numpy as np
 
 from ...tensor.elemwise import Elemwise

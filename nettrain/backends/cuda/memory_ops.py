@@ -10,6 +10,7 @@ Adjacent dimensions that are contiguous for both sides are merged first.
 """
 
 import math
+
 import numpy as np
 
 from ...graph.basic import Constant

@@ -22,6 +22,7 @@ every call, as a device-side error flag would).
 """
 
 import math
+
 import numpy as np
 
 from ...tensor.nnet.crossentropy import _check_indices, _check_rows

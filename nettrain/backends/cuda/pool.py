@@ -21,6 +21,7 @@ Shapes ``perform`` rejects are handed to ``perform`` on the host, which raises.
 """
 
 import math
+
 import numpy as np
 
 from ...tensor.signal.pool import AveragePoolGrad, MaxPoolGrad, MaxPoolGradGrad, Pool

@@ -29,6 +29,7 @@ identity or perform's error; Argmax returns the first extremum in C order
 """
 
 import math
+
 import numpy as np
 
 from ...tensor.reduction import _IDENTITY, Argmax, CAReduce

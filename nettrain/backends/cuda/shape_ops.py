@@ -7,12 +7,14 @@ contiguous data and a copy kernel otherwise.
 """
 
 import math
+
 import numpy as np
 
 from ...tensor.elemwise import DimShuffle
 from ...tensor.shape import Reshape, Shape, Shape_i, SpecifyShape, Unbroadcast
 from .darray import DeviceArray, c_strides, is_device
-from .registry import NAME, CudaKernel, cuda_kernel, grid_for
+from .memory_ops import scopy_source, strided_copy
+from .registry import NAME, CudaKernel, cuda_kernel
 from .runtime import to_device
 
 BLOCK = 256
@@ -69,17 +71,9 @@ def dimshuffle_kernel(op, node):
 
 
 def copy_source(nd, itemsize):
-    """``NAME_copy(n, shape..., src, src strides..., dst)``: a strided array into contiguous memory."""
-    t = _UINT[itemsize]
-    shape = ", ".join("int64_t s%d" % d for d in range(nd))
-    strides = ", ".join("int64_t st%d" % d for d in range(nd))
-    lines = ['extern "C" __global__ void %s_copy(int64_t n, %s, const char *__restrict__ src, %s, '
-             "char *__restrict__ dst)\n{" % (NAME, shape, strides),
-             "  for (int64_t i = NT_TID; i < n; i += NT_STEP) {", "    int64_t r = i, c, o = 0;"]  # fmt: skip
-    for d in reversed(range(nd)):
-        lines.append("    c = r %% s%d; r /= s%d; o += c * st%d;" % (d, d, d) if d else "    o += r * st0;")
-    lines += ["    ((%s *)dst)[i] = *(const %s *)(src + o);" % (t, t), "  }", "}"]
-    return "\n".join(lines) + "\n"
+    """``NAME_copy(n, shape..., src, src strides..., dst, dst strides...)``: :func:`~.memory_ops.scopy_source`
+    under the name :func:`contiguous` launches."""
+    return scopy_source(nd, itemsize, suffix="copy")
 
 
 def contiguous(get, rt, x, kernel=NAME + "_copy"):
@@ -87,11 +81,7 @@ def contiguous(get, rt, x, kernel=NAME + "_copy"):
     if x.c_contiguous:
         return x
     out = DeviceArray.empty(rt, x.shape, x.dtype)
-    n = x.size
-    if n:
-        get(kernel)(grid_for(n, BLOCK), (BLOCK, 1, 1),
-                            [np.int64(n)] + [np.int64(s) for s in x.shape] + [np.uintp(x.ptr)]
-                            + [np.int64(s) for s in x.strides] + [np.uintp(out.ptr)])  # fmt: skip
+    strided_copy(get, x.ndim, x.shape, x.ptr, x.strides, out.ptr, out.strides, suffix=kernel[len(NAME) + 1:])
     return out
 
 

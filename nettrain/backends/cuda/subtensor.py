@@ -27,6 +27,7 @@
 """
 
 import math
+
 import numpy as np
 
 from ...graph.basic import Constant

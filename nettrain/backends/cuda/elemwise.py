@@ -114,13 +114,25 @@ def _vector_source(node, lines, outs, in_t, out_t, scalar, ptrs, byval):
     return src
 
 
-def out_shape(node, shapes):
-    """The broadcast output shape, with the reference's error for incompatible inputs."""
+def out_shape(node, args):
+    """The broadcast output shape; bad shapes raise the reference's error (``Elemwise._check_shapes``).
+
+    As in Theano, only dimensions whose static length is 1 broadcast: a run-time
+    length of 1 elsewhere must match the other inputs.
+    """
     nd = node.outputs[0].type.ndim
+    shapes = [a.shape for a in args]
+    static = [v.type.shape for v in node.inputs]
     out = []
     for d in range(nd):
-        lens = {s[d] for s in shapes if s[d] != 1}
-        if len(lens) > 1:
+        lens = set()
+        for s, st in zip(shapes, static):
+            if st[d] != 1:
+                lens.add(s[d])
+            elif s[d] != 1:
+                lens.add(-1)  # a declared length 1 that is not: an error
+        if len(lens) > 1 or -1 in lens:
+            node.op._check_shapes(node, args)
             raise ValueError("shape mismatch: inputs of shapes %s cannot be broadcast together"
                              % ", ".join(str(tuple(s)) for s in shapes))  # fmt: skip
         out.append(lens.pop() if lens else 1)
@@ -176,8 +188,7 @@ def elemwise_kernel(op, node):
         uintp, i64 = np.uintp, np.int64
 
         def run(node, args, outs):
-            shapes = [a.shape for a in args]
-            shape = out_shape(node, shapes)
+            shape = out_shape(node, args)
             res = [DeviceArray.empty(rt, shape, dt) for dt in out_dt]
             n = math.prod(map(int, shape))
             if n:

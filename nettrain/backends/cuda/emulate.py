@@ -53,6 +53,46 @@ static inline float __fdividef(float a, float b) { return a / b; }
 static inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((uint64_t)a * b) >> 32); }
 static inline float __int_as_float(int i) { union { int i; float f; } u; u.i = i; return u.f; }
 static inline int __float_as_int(float f) { union { int i; float f; } u; u.f = f; return u.i; }
+/* CUDA's inverse error functions, which C's libm lacks: a start from Giles' single-precision
+   approximation (w = -log((1 - t)(1 + t))), then Newton steps on erf near 0 and on log(erfc) towards
+   the tails (where 1 - y and 2 - y are exact) */
+static inline double nt_emu_erfinv_start(double w, double t) {
+  double p;
+  if (w < 5.0) {
+    w -= 2.5;
+    p = 2.81022636e-08; p = 3.43273939e-07 + p * w; p = -3.5233877e-06 + p * w; p = -4.39150654e-06 + p * w;
+    p = 0.00021858087 + p * w; p = -0.00125372503 + p * w; p = -0.00417768164 + p * w;
+    p = 0.246640727 + p * w; p = 1.50140941 + p * w;
+  } else {
+    w = sqrt(w) - 3.0;
+    p = -0.000200214257; p = 0.000100950558 + p * w; p = 0.00134934322 + p * w; p = -0.00367342844 + p * w;
+    p = 0.00573950773 + p * w; p = -0.0076224613 + p * w; p = 0.00943887047 + p * w;
+    p = 1.00167406 + p * w; p = 2.83297682 + p * w;
+  }
+  return p * t;
+}
+static inline double erfcinv(double y) {
+  if (!(y > 0.0 && y < 2.0)) return y == 0.0 ? INFINITY : y == 2.0 ? -INFINITY : NAN;
+  if (y > 1.0) return -erfcinv(2.0 - y);
+  double x = nt_emu_erfinv_start(-log(y * (2.0 - y)), 1.0 - y);
+  // Newton on log(erfc(x)) = log(y): well scaled from 1 down to the smallest doubles
+  for (int i = 0; i < 8; ++i) {
+    const double e = erfc(x);
+    x += (log(e) - log(y)) * e / (1.1283791670955126 * exp(-x * x));
+  }
+  return x;
+}
+static inline double erfinv(double y) {
+  if (!(y > -1.0 && y < 1.0)) return y == 1.0 ? INFINITY : y == -1.0 ? -INFINITY : NAN;
+  if (y >= 0.5) return erfcinv(1.0 - y);
+  if (y <= -0.5) return -erfcinv(1.0 + y);
+  if (y == 0.0) return y;
+  double x = nt_emu_erfinv_start(-log((1.0 - y) * (1.0 + y)), y);
+  for (int i = 0; i < 4; ++i) x -= (erf(x) - y) / (1.1283791670955126 * exp(-x * x));
+  return x;
+}
+static inline float erfinvf(float y) { return (float)erfinv((double)y); }
+static inline float erfcinvf(float y) { return (float)erfcinv((double)y); }
 """
 
 #: one thread per block: warpSize 1, barriers and shuffles are no-ops

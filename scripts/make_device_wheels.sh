@@ -82,8 +82,8 @@ assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")
     "numpy==$NUMPY_BUILD" setuptools wheel
 
   SRC=$WORK/src/pycuda-$PYCUDA
-  rm -rf "$SRC" "$WORK/dist" "$WORK/repack"
-  mkdir -p "$WORK/src" "$WORK/dist" "$WORK/repack"
+  rm -rf "$SRC" "$WORK/dist" "$WORK/repack" "$WORK/stripped"
+  mkdir -p "$WORK/src" "$WORK/dist" "$WORK/repack" "$WORK/stripped"
   tar -xzf "$DEST/pycuda-$PYCUDA.tar.gz" -C "$WORK/src"
   # no cuRAND: the toolkit here has no libcurand, and a NEEDED libcurand would have to be found on the device
   # too (nettrain has its own random kernels); --no-build-isolation: build against the venv's NumPy
@@ -93,8 +93,8 @@ assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")
   # the extension carries 16 MB of debug information: strip it, and let `wheel pack` rewrite RECORD
   "$VENV/bin/python" -m wheel unpack -d "$WORK/repack" "$WORK"/dist/pycuda-*.whl >/dev/null
   strip --strip-debug "$WORK/repack/pycuda-$PYCUDA"/pycuda/*.so
-  "$VENV/bin/python" -m wheel pack -d "$WORK/dist/stripped" "$WORK/repack/pycuda-$PYCUDA" >/dev/null
-  cp "$WORK"/dist/stripped/pycuda-*.whl "$WHEEL.tmp"
+  "$VENV/bin/python" -m wheel pack -d "$WORK/stripped" "$WORK/repack/pycuda-$PYCUDA" >/dev/null
+  cp "$WORK"/stripped/pycuda-*.whl "$WHEEL.tmp"
 
   # checks: libcuda by SONAME (no stub path, no rpath); symbol versions within Ubuntu 24.04's glibc 2.39 and
   # libstdc++ GLIBCXX_3.4.33; imports here with the stub, where cuInit fails with pycuda's own error

@@ -59,6 +59,7 @@ def _pycuda():
                        "pip install 'nettrain[cuda]' builds it against your CUDA toolkit)")
     try:
         import pycuda
+        import pycuda.driver  # noqa: F401 - the compiled part, which needs libcuda.so.1
 
         return True, "pycuda %s" % getattr(pycuda, "VERSION_TEXT", "?")
     except Exception as e:  # noqa: BLE001 - report, never fail

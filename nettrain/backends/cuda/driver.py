@@ -243,18 +243,18 @@ class DriverRuntime(Runtime):
 
     def htod(self, ptr, a):
         self._count("htod", a.nbytes)
-        self._check(self.lib.cuMemcpyHtoD_v2(ptr, self.ffi.from_buffer(a), a.nbytes), "cuMemcpyHtoD")
+        self._check(self.lib.cuMemcpyHtoD_v2(int(ptr), self.ffi.from_buffer(a), a.nbytes), "cuMemcpyHtoD")
 
     def dtoh(self, a, ptr):
         self._count("dtoh", a.nbytes)
-        self._check(self.lib.cuMemcpyDtoH_v2(self.ffi.from_buffer(a, require_writable=True), ptr, a.nbytes),
+        self._check(self.lib.cuMemcpyDtoH_v2(self.ffi.from_buffer(a, require_writable=True), int(ptr), a.nbytes),
                     "cuMemcpyDtoH")  # fmt: skip
 
     def dtod(self, dst, src, nbytes):
-        self._check(self.lib.cuMemcpyDtoD_v2(dst, src, int(nbytes)), "cuMemcpyDtoD")
+        self._check(self.lib.cuMemcpyDtoD_v2(int(dst), int(src), int(nbytes)), "cuMemcpyDtoD")
 
     def memset(self, ptr, byte, nbytes):
-        self._check(self.lib.cuMemsetD8_v2(ptr, int(byte), int(nbytes)), "cuMemsetD8")
+        self._check(self.lib.cuMemsetD8_v2(int(ptr), int(byte), int(nbytes)), "cuMemsetD8")
 
     def synchronize(self):
         self._check(self.lib.cuCtxSynchronize(), "cuCtxSynchronize")

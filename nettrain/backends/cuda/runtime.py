@@ -133,17 +133,17 @@ class PyCudaRuntime(Runtime):
 
     def htod(self, ptr, a):
         self._count("htod", a.nbytes)
-        self.drv.memcpy_htod(ptr, a)
+        self.drv.memcpy_htod(int(ptr), a)  # boost.python takes Python ints, not NumPy ones
 
     def dtoh(self, a, ptr):
         self._count("dtoh", a.nbytes)
-        self.drv.memcpy_dtoh(a, ptr)
+        self.drv.memcpy_dtoh(a, int(ptr))
 
     def dtod(self, dst, src, nbytes):
-        self.drv.memcpy_dtod(dst, src, int(nbytes))
+        self.drv.memcpy_dtod(int(dst), int(src), int(nbytes))
 
     def memset(self, ptr, byte, nbytes):
-        self.drv.memset_d8(ptr, int(byte), int(nbytes))
+        self.drv.memset_d8(int(ptr), int(byte), int(nbytes))
 
     def synchronize(self):
         self.drv.Context.synchronize()  # a static method in pycuda: waits for the current context

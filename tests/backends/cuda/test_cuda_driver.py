@@ -1,7 +1,6 @@
 """The driver-API runtime (cffi on libcuda): what runs without a GPU, and the launch on one."""
 
 import ctypes
-import ctypes.util
 import struct
 
 import numpy as np
@@ -19,6 +18,16 @@ def _has_driver():
         return True
     except OSError:
         return False
+
+
+def _has_gpu():
+    """A driver that sees at least one GPU (not only a driver: CUDA_VISIBLE_DEVICES may hide them all)."""
+    try:
+        lib = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    n = ctypes.c_int(0)
+    return lib.cuInit(0) == 0 and lib.cuDeviceGetCount(ctypes.byref(n)) == 0 and n.value > 0
 
 
 def test_declarations_parse():
@@ -117,7 +126,7 @@ def test_without_a_driver_the_runtime_says_what_is_missing():
         _make.cache_clear()
 
 
-@pytest.mark.skipif(not _has_driver(), reason="needs the NVIDIA driver (libcuda) and a GPU")
+@pytest.mark.skipif(not _has_gpu(), reason="needs the NVIDIA driver (libcuda) and a GPU")
 def test_driver_runtime_runs_a_kernel():
     from nettrain.backends.cuda.darray import DeviceArray
     from nettrain.backends.cuda.nvcc import nvcc_path

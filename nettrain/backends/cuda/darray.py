@@ -89,7 +89,7 @@ class DeviceArray:
             hit = cache.get(key)
             if hit is not None and hit[0] is a:
                 return hit[1]
-        h = np.ascontiguousarray(a, dtype=dtype)
+        h = np.asarray(a, dtype=dtype, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
         d = cls.empty(rt, h.shape, h.dtype)
         if h.nbytes:
             rt.htod(d.ptr, h)

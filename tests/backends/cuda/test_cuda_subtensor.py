@@ -200,6 +200,22 @@ def test_join_and_split_copy_slices():
         ct.compare([x, a], T.split(d, T.stack([T.cast(a, "int64"), 2]), 2, axis=0), [rand(4, 5, 6), np.float32(1)])
 
 
+def test_zero_d_values_stay_zero_d_on_the_device():
+    # a 0-d constant (the 1.0 below) must upload as shape (), not (1,): the kernel's rank depends on it
+    from nettrain.backends.cuda.darray import DeviceArray
+
+    with ct.emulated():
+        d = DeviceArray.from_host(get_runtime(), np.float64(2.5))
+        assert d.shape == () and d.get() == 2.5
+        s = nettrain.shared(np.zeros(3))
+        i = T.lscalar("i")
+        f = nettrain.function([i], [], updates={s: T.inc_subtensor(s[i], 1.0)})
+        assert any(isinstance(n.op, IncSubtensor) for n in f.maker.fgraph.toposort())
+        for k in (1, 1, 2):
+            f(k)
+        np.testing.assert_array_equal(s.get_value(), [0.0, 2.0, 1.0])
+
+
 def test_generated_sources_compile_to_ptx():
     if not ct.have_nvcc():
         pytest.skip("nvcc is not installed: CUDA code generation is checked where it is")

@@ -223,6 +223,11 @@ class DriverRuntime(Runtime):
         self.pool = MemoryPool(self._driver_alloc, self._driver_free)
         self._ptr_box = ffi.new("CUdeviceptr *")
 
+    def activate(self):
+        # a CUDA context is current per thread: a function called from another thread (a data loader, a
+        # callback) would otherwise fail with CUDA_ERROR_INVALID_CONTEXT
+        self.lib.cuCtxSetCurrent(self.context)
+
     def _check(self, status, what):
         if status:
             raise DriverError("CUDA driver call %s failed: %s" % (what, error_text(self.ffi, self.lib, status)))

@@ -200,6 +200,7 @@ class CudaLinker:
         steps_run = make_runner(steps, runners)
 
         def run():
+            rt.activate()
             rt.upload_cache = {}
             try:
                 steps_run()

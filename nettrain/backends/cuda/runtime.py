@@ -40,6 +40,9 @@ class Runtime:
     def __init__(self):
         self.counters = dict(htod=0, htod_bytes=0, dtoh=0, dtoh_bytes=0, launches=0)
 
+    def activate(self):
+        """Make this runtime's device current in the calling thread (called once per function call)."""
+
     def reset_counters(self):
         for k in self.counters:
             self.counters[k] = 0
@@ -115,6 +118,11 @@ class PyCudaRuntime(Runtime):
         self.arch = config.cuda_arch or "sm_%d%d" % (major, minor)
         self.pool = DeviceMemoryPool()
         self.device_name = self.device.name()
+
+    def activate(self):
+        # contexts are current per thread: a call from another thread pushes ours there once
+        if self.drv.Context.get_current() is None and self.context is not None:
+            self.context.push()
 
     def _close(self):
         if self.context is None:

@@ -6,6 +6,7 @@ share their base allocation.  ``get()`` copies to a NumPy array; NumPy's
 ``np.asarray(d)`` does the same through ``__array__``.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -13,6 +14,11 @@ import numpy as np
 
 def c_strides(shape, itemsize):
     """Byte strides of a C-contiguous array of ``shape``."""
+    return _c_strides(tuple(shape), itemsize)
+
+
+@functools.lru_cache(maxsize=4096)  # every allocation asks: a cache probe is cheaper than the loop
+def _c_strides(shape, itemsize):
     st, acc = [], itemsize
     for n in reversed(shape):
         st.append(acc)

@@ -16,6 +16,7 @@ allocator do): ``cuMemAlloc`` synchronizes and costs tens of microseconds, too
 much for every intermediate of a training step.
 """
 
+import functools
 import gc
 import struct
 
@@ -123,6 +124,7 @@ class _Block:
             pool._release(self.size, self.ptr)
 
 
+@functools.lru_cache(maxsize=4096)
 def bin_size(nbytes):
     """The size a request of ``nbytes`` is rounded up to: 512 B, then 4 sizes per power of two.
 

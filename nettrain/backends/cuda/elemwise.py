@@ -21,7 +21,7 @@ import numpy as np
 from ...tensor.elemwise import Elemwise
 from ..c.elemwise import body as c_body
 from ..c.table import C_TYPES
-from .darray import DeviceArray
+from .darray import DeviceArray, c_strides
 from .registry import NAME, CudaKernel, cuda_kernel, grid_for
 from .table import CUDA_TABLE
 
@@ -186,35 +186,52 @@ def elemwise_kernel(op, node):
         ks = get(NAME + "_s") if nd else None
         kv = get(NAME + "_v") if vec else None
         uintp, i64 = np.uintp, np.int64
+        block = (BLOCK, 1, 1)
+        plans = {}  # (shapes, strides) -> what a launch needs besides the pointers: one dict probe per call
+
+        def plan(args):
+            shape = out_shape(node, args)  # raises the reference's error on bad shapes (never cached)
+            n = math.prod(shape)
+            contiguous = all(s or (a.shape == shape and a.c_contiguous) for a, s in zip(args, scalar))
+            if n == 0:
+                p = (shape, None, None, None)
+            elif contiguous:
+                nv = n // 4 if kv is not None else 0
+                p = (shape, "c", (grid_for(n, BLOCK), [i64(n)]),
+                     (grid_for(nv, BLOCK), [i64(nv)], n % 4, [i64(n % 4)], 16 * nv) if nv or kv else None)
+            else:
+                strides = [[0 if a.shape[d] == 1 else a.strides[d] for d in range(nd)] for a in args]
+                strides += [list(c_strides(shape, dt.itemsize)) for dt in out_dt]
+                shp, sts = merged_layout(shape, strides)
+                pad = nd - len(shp)
+                head = [i64(n)] + [i64(x) for x in [1] * pad + shp]
+                p = (shape, "s", (grid_for(n, BLOCK), head, [i64(x) for st in sts for x in [0] * pad + st]), None)
+            if len(plans) > 64:
+                plans.clear()
+            plans[key_of(args)] = p
+            return p
+
+        def key_of(args):
+            return tuple([a.shape for a in args] + [a.strides for a in args])
 
         def run(node, args, outs):
-            shape = out_shape(node, args)
+            p = plans.get(key_of(args)) or plan(args)
+            shape, kind, main, vplan = p
             res = [DeviceArray.empty(rt, shape, dt) for dt in out_dt]
-            n = math.prod(map(int, shape))
-            if n:
+            if kind is not None:
                 ptrs = [in_dt[k].type(a.reshape(-1)[0]) if k in byval else uintp(a.ptr) for k, a in enumerate(args)]
                 ptrs += [uintp(o.ptr) for o in res]
-                contiguous = all(s or (a.shape == shape and a.c_contiguous) for a, s in zip(args, scalar))
-                if contiguous and kv is not None and not any(int(p) % 16 for k, p in enumerate(ptrs)
-                                                             if k not in byval):  # fmt: skip
-                    nv = n // 4
-                    if nv:
-                        kv(grid_for(nv, BLOCK), (BLOCK, 1, 1), [i64(nv)] + ptrs)
-                    if n % 4:  # the tail, element by element; inputs read once keep their pointer
-                        tail = [p if k < len(args) and scalar[k] else uintp(int(p) + 16 * nv)
-                                for k, p in enumerate(ptrs)]  # fmt: skip
-                        kc((1, 1, 1), (BLOCK, 1, 1), [i64(n % 4)] + tail)
-                elif contiguous:
-                    kc(grid_for(n, BLOCK), (BLOCK, 1, 1), [i64(n)] + ptrs)
+                if kind == "s":
+                    ks(main[0], block, main[1] + ptrs + main[2])
+                elif vplan is not None and not any(int(q) & 15 for k, q in enumerate(ptrs) if k not in byval):
+                    vgrid, vhead, ntail, thead, skip = vplan
+                    if vhead[0]:
+                        kv(vgrid, block, vhead + ptrs)
+                    if ntail:  # the tail, element by element; inputs read once keep their pointer
+                        tail = [q if k < len(args) and scalar[k] else uintp(int(q) + skip) for k, q in enumerate(ptrs)]
+                        kc((1, 1, 1), block, thead + tail)
                 else:
-                    strides = [[0 if a.shape[d] == 1 else a.strides[d] for d in range(nd)] for a in args]
-                    strides += [list(o.strides) for o in res]
-                    shp, sts = merged_layout(shape, strides)
-                    pad = nd - len(shp)
-                    shp = [1] * pad + shp
-                    sts = [[0] * pad + st for st in sts]
-                    ks(grid_for(n, BLOCK), (BLOCK, 1, 1),
-                       [i64(n)] + [i64(s) for s in shp] + ptrs + [i64(x) for st in sts for x in st])  # fmt: skip
+                    kc(main[0], block, main[1] + ptrs)
             for cell, r in zip(outs, res):
                 cell[0] = r
 

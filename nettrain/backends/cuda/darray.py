@@ -69,10 +69,15 @@ class DeviceArray:
     @classmethod
     def empty(cls, rt, shape, dtype):
         """Uninitialized C-contiguous device memory."""
-        dt = np.dtype(dtype)
-        n = math.prod(map(int, shape)) * dt.itemsize
-        ptr, owner = rt.malloc(max(n, 1))
-        return cls(rt, shape, dt, ptr, None, owner)
+        dt = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
+        shape = shape if type(shape) is tuple and all(type(s) is int for s in shape) else tuple(map(int, shape))
+        item = dt.itemsize
+        ptr, owner = rt.malloc(max(math.prod(shape) * item, 1))
+        # every kernel allocates its outputs here: set the slots directly (no argument normalization)
+        d = object.__new__(cls)
+        d.rt, d.shape, d.dtype, d.ptr, d.owner, d._cc = rt, shape, dt, ptr, owner, True
+        d.strides = _c_strides(shape, item)
+        return d
 
     @classmethod
     def zeros(cls, rt, shape, dtype):

@@ -185,7 +185,7 @@ def elemwise_kernel(op, node):
         kc = get(NAME + "_c")
         ks = get(NAME + "_s") if nd else None
         kv = get(NAME + "_v") if vec else None
-        uintp, i64 = np.uintp, np.int64
+        i64 = np.int64
         block = (BLOCK, 1, 1)
         plans = {}  # (shapes, strides) -> what a launch needs besides the pointers: one dict probe per call
 
@@ -219,16 +219,17 @@ def elemwise_kernel(op, node):
             shape, kind, main, vplan = p
             res = [DeviceArray.empty(rt, shape, dt) for dt in out_dt]
             if kind is not None:
-                ptrs = [in_dt[k].type(a.reshape(-1)[0]) if k in byval else uintp(a.ptr) for k, a in enumerate(args)]
-                ptrs += [uintp(o.ptr) for o in res]
+                # pointers as Python ints: every runtime packs arguments by the kernel's signature
+                ptrs = [in_dt[k].type(a.reshape(-1)[0]) if k in byval else a.ptr for k, a in enumerate(args)]
+                ptrs += [o.ptr for o in res]
                 if kind == "s":
                     ks(main[0], block, main[1] + ptrs + main[2])
-                elif vplan is not None and not any(int(q) & 15 for k, q in enumerate(ptrs) if k not in byval):
+                elif vplan is not None and not any(q & 15 for k, q in enumerate(ptrs) if k not in byval):
                     vgrid, vhead, ntail, thead, skip = vplan
                     if vhead[0]:
                         kv(vgrid, block, vhead + ptrs)
                     if ntail:  # the tail, element by element; inputs read once keep their pointer
-                        tail = [q if k < len(args) and scalar[k] else uintp(int(q) + skip) for k, q in enumerate(ptrs)]
+                        tail = [q if k < len(args) and scalar[k] else q + skip for k, q in enumerate(ptrs)]
                         kc((1, 1, 1), block, thead + tail)
                 else:
                     kc(main[0], block, main[1] + ptrs)

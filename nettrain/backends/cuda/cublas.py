@@ -31,8 +31,15 @@ def matrix_layout(shape, strides, itemsize):
 
     ``ld`` (in elements) is at least the length of a contiguous run, as BLAS requires.
     """
-    r, c = map(int, shape)
-    s0, s1 = map(int, strides)
+    if type(shape) is not tuple or type(strides) is not tuple:  # device arrays hold tuples already
+        shape, strides = tuple(map(int, shape)), tuple(map(int, strides))
+    return _matrix_layout(shape, strides, itemsize)
+
+
+@functools.lru_cache(maxsize=4096)  # pure, and asked several times per product on every call
+def _matrix_layout(shape, strides, itemsize):
+    r, c = shape
+    s0, s1 = strides
     if (c <= 1 or s1 == itemsize) and (r <= 1 or (s0 > 0 and s0 % itemsize == 0 and s0 >= c * itemsize)):
         return "row", max(1, c, s0 // itemsize if r > 1 else 1)
     if (r <= 1 or s0 == itemsize) and (c <= 1 or (s1 > 0 and s1 % itemsize == 0 and s1 >= r * itemsize)):

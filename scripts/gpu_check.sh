@@ -7,7 +7,9 @@
 # 3. prints the GPU benchmark table (scripts/bench.py --device cuda),
 # 4. runs the CUDA tests on the GPU through the driver-API runtime (NETTRAIN_TEST_GPU=driver makes the
 #    tests' emulated() use the real device), then again through pycuda where its wheel imports,
-# 5. trains the digits MLP and LeNet with device=cuda.
+# 5. trains the digits MLP and LeNet with device=cuda,
+# 6. runs the op test suite with device=cuda in the time left (the same run on the CPU emulator:
+#    NETTRAIN_FLAGS=device=cuda,cuda_runtime=emulator python -m pytest tests/tensor ...).
 # Each step has its own time limit (seconds), cut to what is left of BUDGET, so one hang cannot eat the device lease;
 # the log is $OUT/gpu_check.log and each step's status is summarized at the end.
 set -uo pipefail
@@ -63,8 +65,11 @@ step() {  # step NAME LIMIT COMMAND...: run with a time limit, record the exit s
   else
     echo "pycuda does not import here: its runtime was not tested"
   fi
+  # the op test suite with device=cuda (every op test's functions on the GPU), in what time is left
+  step op_suite 600 env NETTRAIN_FLAGS="$NETTRAIN_FLAGS,device=cuda" "$PY" -m pytest -q -n "$WORKERS" \
+    -p no:cacheprovider -W ignore::RuntimeWarning tests/tensor tests/layers tests/test_losses.py
   echo "=== summary ==="
-  for k in doctor seed_examples bench tests_driver train_mlp train_lenet tests_pycuda; do
+  for k in doctor seed_examples bench tests_driver train_mlp train_lenet tests_pycuda op_suite; do
     echo "$k: ${STATUS[$k]:-not run}"
   done
 } 2>&1 | tee "$OUT/gpu_check.log"

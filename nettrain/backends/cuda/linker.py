@@ -28,7 +28,8 @@ from . import elemwise as _elemwise  # noqa: F401 - registers Elemwise kernels
 from . import pool as _pool  # noqa: F401 - registers 2-d pooling kernels and their gradients
 from . import memory_ops as _memory_ops  # noqa: F401 - registers Alloc, ARange (host), Join, Split
 from . import random as _random  # noqa: F401 - registers RandomVariable (Philox uniform, normal, binomial)
-from . import subtensor as _subtensor  # noqa: F401 - registers basic and advanced indexing, inc/set_subtensor
+from . import subtensor as _subtensor  # noqa: F401 - registers basic indexing, row gathers/scatters, inc/set_subtensor
+from . import adv_indexing as _adv_indexing  # noqa: F401 - registers general integer-array indexing and its inc/set
 from . import nnet as _nnet  # noqa: F401 - registers softmax and fused crossentropy kernels
 from . import reduction as _reduction  # noqa: F401 - registers CAReduce and Argmax kernels
 from . import shape_ops as _shape_ops  # noqa: F401 - registers shape queries, views, reshape

@@ -51,8 +51,12 @@ step() {  # step NAME LIMIT COMMAND...: run with a time limit, record the exit s
       .whl/*.whl || echo "installing the carried wheels failed"
   fi
   step doctor 60 "$PY" -m nettrain.cuda
-  step seed_examples 120 env NETTRAIN_FLAGS="$NETTRAIN_FLAGS,device=cuda" "$PY" examples/seed_examples.py
-  step bench 200 "$PY" scripts/bench.py --device cuda --repeat 20
+  # the seed examples and the benchmarks through the driver-API runtime (what runs without pycuda); the
+  # training runs and the op suite through the default (pycuda where its wheel imports)
+  step seed_examples 120 env NETTRAIN_FLAGS="$NETTRAIN_FLAGS,device=cuda,cuda_runtime=driver" "$PY" \
+    examples/seed_examples.py
+  step bench 200 env NETTRAIN_FLAGS="$NETTRAIN_FLAGS,cuda_runtime=driver" "$PY" scripts/bench.py --device cuda \
+    --repeat 20
   step tests_driver 200 env NETTRAIN_TEST_GPU=driver "$PY" -m pytest -q -n "$WORKERS" -p no:cacheprovider \
     tests/backends/cuda
   step train_mlp 90 env NETTRAIN_FLAGS="$NETTRAIN_FLAGS,device=cuda" "$PY" -m nettrain train recipes/digits_mlp.py \
@@ -69,7 +73,10 @@ step() {  # step NAME LIMIT COMMAND...: run with a time limit, record the exit s
   step op_suite 600 env NETTRAIN_FLAGS="$NETTRAIN_FLAGS,device=cuda" "$PY" -m pytest -q -n "$WORKERS" \
     -p no:cacheprovider -W ignore::RuntimeWarning tests/tensor tests/layers tests/test_losses.py
   echo "=== summary ==="
+  failed=0
   for k in doctor seed_examples bench tests_driver train_mlp train_lenet tests_pycuda op_suite; do
     echo "$k: ${STATUS[$k]:-not run}"
+    case "${STATUS[$k]:-}" in rc=0*|"") ;; *) failed=1 ;; esac
   done
+  exit $failed
 } 2>&1 | tee "$OUT/gpu_check.log"

@@ -58,8 +58,8 @@ CUresult cuGetErrorString(CUresult error, const char **str);
 
 #: CUdevice_attribute values (cuda.h)
 ATTR_CC_MAJOR, ATTR_CC_MINOR = 75, 76
-#: cuLaunchKernel ``extra`` markers (cuda.h: CU_LAUNCH_PARAM_END / _BUFFER_POINTER / _BUFFER_SIZE)
-PARAM_END, PARAM_BUFFER_POINTER, PARAM_BUFFER_SIZE = 0, 1, 2
+#: cuLaunchKernel ``extra`` markers (cuda.h: CU_LAUNCH_PARAM_BUFFER_POINTER / _BUFFER_SIZE; the list ends with NULL)
+PARAM_BUFFER_POINTER, PARAM_BUFFER_SIZE = 1, 2
 OUT_OF_MEMORY = 2  # CUDA_ERROR_OUT_OF_MEMORY
 
 
@@ -90,7 +90,7 @@ def load_driver():
     return _lib[0]
 
 
-def pack_args(fmt, args):
+def pack_args(fmt, args, name="kernel"):
     """Kernel arguments as the bytes ``cuLaunchKernel`` reads from its parameter buffer.
 
     ``fmt`` is :func:`.runtime.struct_format` of the kernel's signature: native
@@ -103,8 +103,17 @@ def pack_args(fmt, args):
     16
     """
     if len(args) != len(fmt):
-        raise TypeError("kernel takes %d arguments (%s), got %d" % (len(fmt), fmt, len(args)))
-    return struct.pack(fmt, *args)
+        raise TypeError("%s takes %d arguments (%s), got %d" % (name, len(fmt), fmt, len(args)))
+    try:
+        return struct.pack(fmt, *args)
+    except struct.error:
+        for i, (f, a) in enumerate(zip(fmt, args)):
+            try:
+                struct.pack(f, a)
+            except struct.error as e:
+                raise TypeError("%s: argument %d (%r, %s) cannot be passed as %r: %s"
+                                % (name, i, a, type(a).__name__, f, e)) from None
+        raise
 
 
 class _Block:
@@ -191,10 +200,12 @@ class MemoryPool:
 
     def free_held(self):
         """Give every held block back to the driver."""
-        for bucket in self.held.values():
+        # popitem: a block dropped meanwhile (the driver call releases the GIL) may add a bin
+        while self.held:
+            size, bucket = self.held.popitem()
             while bucket:
+                self.held_bytes -= size
                 self._free(bucket.pop())
-        self.held_bytes = 0
 
 
 class DriverRuntime(Runtime):
@@ -223,23 +234,25 @@ class DriverRuntime(Runtime):
         self._check(lib.cuDeviceGetName(buf, 256, self.device), "cuDeviceGetName")
         self.device_name = ffi.string(buf).decode(errors="replace")
         self.pool = MemoryPool(self._driver_alloc, self._driver_free)
-        self._ptr_box = ffi.new("CUdeviceptr *")
 
     def activate(self):
         # a CUDA context is current per thread: a function called from another thread (a data loader, a
-        # callback) would otherwise fail with CUDA_ERROR_INVALID_CONTEXT
+        # callback) would otherwise fail with CUDA_ERROR_INVALID_CONTEXT; the primary context needs no pop
         self.lib.cuCtxSetCurrent(self.context)
+        return False
 
     def _check(self, status, what):
         if status:
             raise DriverError("CUDA driver call %s failed: %s" % (what, error_text(self.ffi, self.lib, status)))
 
     def _driver_alloc(self, nbytes):
-        st = self.lib.cuMemAlloc_v2(self._ptr_box, nbytes)
+        box = self.ffi.new("CUdeviceptr *")  # one per call: cffi releases the GIL during the driver call
+        self.activate()
+        st = self.lib.cuMemAlloc_v2(box, nbytes)
         if st == OUT_OF_MEMORY:
             raise MemoryError("CUDA device out of memory allocating %d bytes" % nbytes)
         self._check(st, "cuMemAlloc(%d)" % nbytes)
-        return int(self._ptr_box[0])
+        return int(box[0])
 
     def _driver_free(self, ptr):
         self.lib.cuMemFree_v2(ptr)  # a failure here (context gone at exit) leaves nothing to do
@@ -250,10 +263,12 @@ class DriverRuntime(Runtime):
 
     def htod(self, ptr, a):
         self._count("htod", a.nbytes)
+        self.activate()  # transfers also happen outside function calls (set_value, get_value)
         self._check(self.lib.cuMemcpyHtoD_v2(int(ptr), self.ffi.from_buffer(a), a.nbytes), "cuMemcpyHtoD")
 
     def dtoh(self, a, ptr):
         self._count("dtoh", a.nbytes)
+        self.activate()
         self._check(self.lib.cuMemcpyDtoH_v2(self.ffi.from_buffer(a, require_writable=True), int(ptr), a.nbytes),
                     "cuMemcpyDtoH")  # fmt: skip
 
@@ -272,6 +287,7 @@ class DriverRuntime(Runtime):
         from .table import PRELUDE
 
         ffi, lib = self.ffi, self.lib
+        self.activate()
         with open(build_cubin(PRELUDE + "\n" + source, self.arch), "rb") as f:
             image = f.read()
         box = ffi.new("CUmodule *")
@@ -279,34 +295,37 @@ class DriverRuntime(Runtime):
         module = box[0]
         sigs = kernel_signatures(source)
         counters, check, launch_kernel, from_buffer = self.counters, self._check, lib.cuLaunchKernel, ffi.from_buffer
-        null = ffi.NULL
+        null, new_extra = ffi.NULL, ffi.new
 
         def getter(name):
             fbox = ffi.new("CUfunction *")
             check(lib.cuModuleGetFunction(fbox, module, name.encode()), "cuModuleGetFunction(%s)" % name)
             fn, fmt = fbox[0], struct_format(sigs[name])
             size = ffi.new("size_t *", struct.calcsize(fmt))
-            # the parameter buffer's address changes per launch; the rest of ``extra`` is fixed
-            extra = ffi.new("void *[5]", [ffi.cast("void *", PARAM_BUFFER_POINTER), null,
-                                          ffi.cast("void *", PARAM_BUFFER_SIZE), size, null])  # fmt: skip
-            keep = (fbox, size)
+            marks = ffi.cast("void *", PARAM_BUFFER_POINTER), ffi.cast("void *", PARAM_BUFFER_SIZE)
 
             def launch(grid, block, args, shared=0):
                 counters["launches"] += 1
                 g, b = tuple(grid) + (1, 1), tuple(block) + (1, 1)
-                buf = from_buffer(pack_args(fmt, args))
-                extra[1] = buf
+                buf = from_buffer(pack_args(fmt, args, name))
+                # ``extra`` made per launch: another thread may launch the same kernel meanwhile
+                extra = new_extra("void *[5]", [marks[0], buf, marks[1], size, null])
                 st = launch_kernel(fn, int(g[0]), int(g[1]), int(g[2]), int(b[0]), int(b[1]), int(b[2]),
                                    int(shared), null, null, extra)
                 if st:
                     check(st, "cuLaunchKernel(%s, grid=%s, block=%s, shared=%d)" % (name, g[:3], b[:3], shared))
-                return keep
 
             return launch
 
         m = Module(self, getter)
         m.raw = (box, image)
         return m
+
+
+@functools.lru_cache(maxsize=None)
+def driver_runtime(ordinal=0):
+    """The process's :class:`DriverRuntime` of GPU ``ordinal`` (one pool per device, however it was asked for)."""
+    return DriverRuntime(ordinal)
 
 
 def error_text(ffi, lib, status):
@@ -317,4 +336,5 @@ def error_text(ffi, lib, status):
     return "%s: %s (%d)" % (n, t, status) if t else "%s (%d)" % (n, status)
 
 
-__all__ = ["DriverRuntime", "DriverError", "MemoryPool", "bin_size", "pack_args", "load_driver", "error_text"]
+__all__ = ["DriverRuntime", "driver_runtime", "DriverError", "MemoryPool", "bin_size", "pack_args", "load_driver",
+           "error_text"]

@@ -187,6 +187,8 @@ def elemwise_kernel(op, node):
         kv = get(NAME + "_v") if vec else None
         i64 = np.int64
         block = (BLOCK, 1, 1)
+        # by-value scalars in their parameter's type; a bool travels as a byte (NumPy bools have no __index__)
+        cast = {k: np.uint8 if in_dt[k] == np.bool_ else in_dt[k].type for k in byval}
         plans = {}  # (shapes, strides) -> what a launch needs besides the pointers: one dict probe per call
 
         def plan(args):
@@ -220,7 +222,7 @@ def elemwise_kernel(op, node):
             res = [DeviceArray.empty(rt, shape, dt) for dt in out_dt]
             if kind is not None:
                 # pointers as Python ints: every runtime packs arguments by the kernel's signature
-                ptrs = [in_dt[k].type(a.reshape(-1)[0]) if k in byval else a.ptr for k, a in enumerate(args)]
+                ptrs = [cast[k](a.reshape(-1)[0]) if k in byval else a.ptr for k, a in enumerate(args)]
                 ptrs += [o.ptr for o in res]
                 if kind == "s":
                     ks(main[0], block, main[1] + ptrs + main[2])

@@ -18,9 +18,9 @@ import re
 import numpy as np
 
 from ..c.cache import get_or_build, toolchain_info
-from .driver import MemoryPool
+from .driver import MemoryPool, pack_args
 from ..c.compiler import COMPILE_TIMEOUT, CompileError, compiler_info
-from .runtime import Module, Runtime
+from .runtime import Module, Runtime, struct_format
 from .table import PRELUDE
 
 _COMMON = r"""
@@ -312,11 +312,13 @@ class EmuRuntime(Runtime):
         def getter(name):
             fn = getattr(lib, "nt_emu_" + name)
             kinds = [float if ct in ("float", "double") else int for ct, _ in sigs[name]]
+            fmt = struct_format(sigs[name])
 
             def launch(grid, block, args, shared=0):
                 counters["launches"] += 1
-                if len(args) != len(kinds):
-                    raise TypeError("kernel %s takes %d arguments, got %d" % (name, len(kinds), len(args)))
+                # packed as a GPU runtime packs them, so an argument a GPU would refuse (a NumPy bool, a float
+                # for an integer) fails here too; the emulator's own conversions below are more lenient
+                pack_args(fmt, args, "kernel " + name)
                 g = tuple(grid) + (1, 1)
                 b = (tuple(block) + (1, 1))[:3] if threads else (1, 1, 1)
                 if b[0] * b[1] * b[2] > 1024:

@@ -201,12 +201,14 @@ class CudaLinker:
         steps_run = make_runner(steps, runners)
 
         def run():
-            rt.activate()
+            pushed = rt.activate()
             rt.upload_cache = {}
             try:
                 steps_run()
             finally:
                 rt.upload_cache = None
+                if pushed:
+                    rt.deactivate()
 
         run.library = (module, keep_host)
         run.runtime = rt

@@ -359,8 +359,8 @@ def reduce_launcher(get, rt, acc, odt, kept, reduced, keep_order):
         if gy > 1:
             fin_args = ((max(1, min(MAX_BLOCKS, -(-M // 256))), 1, 1), (256, 1, 1),
                         [i64(v) for v in [M, gy] + kshp + ko])  # fmt: skip
-        return (kshape, M, get("%s_r%d" % (NAME, rank)), (gx, gy, 1), (bx, by, 1), nvars * 8 * gy * M, args,
-                fin_args)  # fmt: skip
+        return (tuple(map(int, kshape)), M, get("%s_r%d" % (NAME, rank)), (gx, gy, 1), (bx, by, 1),
+                nvars * 8 * gy * M, args, fin_args)  # fmt: skip
 
     def launch(x):
         key = (x.shape, x.strides)

@@ -41,7 +41,14 @@ class Runtime:
         self.counters = dict(htod=0, htod_bytes=0, dtoh=0, dtoh_bytes=0, launches=0)
 
     def activate(self):
-        """Make this runtime's device current in the calling thread (called once per function call)."""
+        """Make this runtime's device current in the calling thread (once per function call).
+
+        Returns True when :meth:`deactivate` must undo it after the call.
+        """
+        return False
+
+    def deactivate(self):
+        """Undo an :meth:`activate` that returned True."""
 
     def reset_counters(self):
         for k in self.counters:
@@ -120,9 +127,30 @@ class PyCudaRuntime(Runtime):
         self.device_name = self.device.name()
 
     def activate(self):
-        # contexts are current per thread: a call from another thread pushes ours there once
-        if self.drv.Context.get_current() is None and self.context is not None:
+        # contexts are current per thread: a call from another thread pushes ours for the call and pops it
+        # after (pycuda aborts the process when a thread ends with contexts left on its stack)
+        if self.context is not None and self.drv.Context.get_current() is None:
             self.context.push()
+            return True
+        return False
+
+    def deactivate(self):
+        self.drv.Context.pop()
+
+    def _pushed(self):
+        """A context manager making our context current for a transfer made outside a function call."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def cm():
+            pushed = self.activate()
+            try:
+                yield
+            finally:
+                if pushed:
+                    self.deactivate()
+
+        return cm()
 
     def _close(self):
         if self.context is None:
@@ -141,11 +169,13 @@ class PyCudaRuntime(Runtime):
 
     def htod(self, ptr, a):
         self._count("htod", a.nbytes)
-        self.drv.memcpy_htod(int(ptr), a)  # boost.python takes Python ints, not NumPy ones
+        with self._pushed():
+            self.drv.memcpy_htod(int(ptr), a)  # boost.python takes Python ints, not NumPy ones
 
     def dtoh(self, a, ptr):
         self._count("dtoh", a.nbytes)
-        self.drv.memcpy_dtoh(a, int(ptr))
+        with self._pushed():
+            self.drv.memcpy_dtoh(a, int(ptr))
 
     def dtod(self, dst, src, nbytes):
         self.drv.memcpy_dtod(int(dst), int(src), int(nbytes))
@@ -213,10 +243,10 @@ def _make(kind, ordinal):
             reasons.append("pycuda cannot use a CUDA device: %s: %s" % (type(e).__name__, e))
     if kind in ("auto", "driver"):
         # the driver API through cffi needs nothing but the NVIDIA driver
-        from .driver import DriverRuntime
+        from .driver import driver_runtime
 
         try:
-            return DriverRuntime(ordinal)
+            return driver_runtime(ordinal)
         except Exception as e:  # noqa: BLE001 - any driver error means: no usable GPU
             reasons.append("no usable CUDA device: %s: %s" % (type(e).__name__, e))
     _failure[:] = ["; ".join(reasons)]

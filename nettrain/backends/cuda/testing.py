@@ -27,9 +27,16 @@ def emulated(threads=False):
     """
     import os
 
-    gpu = os.environ.get("NETTRAIN_TEST_GPU", "")
+    gpu = os.environ.get("NETTRAIN_TEST_GPU", "").strip().lower()
     # NETTRAIN_TEST_GPU=1 runs on the GPU through the default runtime; =pycuda or =driver picks one
-    runtime = ("auto" if gpu in ("1", "auto") else gpu) if gpu else "emulator-threads" if threads else "emulator"
+    if gpu in ("", "0", "false", "no", "off"):
+        runtime = "emulator-threads" if threads else "emulator"
+    elif gpu in ("1", "true", "yes", "on", "auto"):
+        runtime = "auto"
+    elif gpu in ("pycuda", "driver"):
+        runtime = gpu
+    else:
+        raise ValueError("NETTRAIN_TEST_GPU=%r: use 1 (the default runtime), pycuda, driver, or 0" % gpu)
     with config.change_flags(device="cuda", cuda_runtime=runtime):
         yield
 

@@ -73,6 +73,16 @@ def test_comparisons_switch_and_bool_outputs():
                kernel_ops=(Elemwise,))  # fmt: skip
 
 
+def test_host_scalars_of_every_kind_travel_by_value():
+    # one-element host inputs are kernel parameters; each must pack as a GPU runtime packs it (a NumPy bool
+    # has no __index__, so it travels as uint8)
+    x, c, k, s = T.fvector("x"), T.scalar("c", dtype="bool"), T.iscalar("k"), T.dscalar("s")
+    outs = [T.switch(c, x * 2, x - 1), x * k, T.cast(x * s, "float64")]
+    for cv in (True, False):
+        ct.compare([x, c, k, s], outs, [rand(9), np.bool_(cv), np.int32(3), np.float64(0.25)],
+                   kernel_ops=(Elemwise,))  # fmt: skip
+
+
 def test_reshape_views_contiguous_data_and_copies_strided_data():
     x = T.ftensor3("x")
     out = [x.reshape((x.shape[0], -1)), x.dimshuffle(2, 0, 1).reshape((-1,)), x.dimshuffle("x", 0, 1, 2).shape]

@@ -18,7 +18,7 @@ from ..c.table import C_TYPES
 from .darray import DeviceArray, c_strides
 from .memory_ops import UINT, copy_to_new, scopy_source
 from .registry import NAME, CudaKernel, cuda_kernel, grid_for
-from .subtensor import BLOCK, _add, _decompose, _host, _params, _y_strides
+from .subtensor import BLOCK, _decompose, _host, _params, _y_strides, seg_update
 
 
 def adv_plan(idx_list, x_shape, strides, values, x_for_errors):
@@ -137,13 +137,7 @@ def gseg_source(rank, dtype, set_instead_of_inc):
         "  for (int64_t i = NT_TID; i < n; i += NT_STEP) {", "    int64_t r = i, c, oo = 0, yo = 0;"]  # fmt: skip
     lines += _decompose(rank, 1, [("oo", "a"), ("yo", "w")])
     lines.append("    %s *p = (%s *)(out + tbl[r] + oo);" % (t, t))
-    if set_instead_of_inc:
-        lines.append("    *p = *(const %s *)(y + tbl[u + r] + yo);" % t)
-    else:
-        lines += ["    %s acc = *p;" % t, "    const int64_t e = tbl[u + r + 1];",
-                  "    for (int64_t q = tbl[u + r]; q < e; q++) {",
-                  "      const %s v = *(const %s *)(y + tbl[2 * u + 1 + q] + yo);" % (t, t),
-                  "      " + _add(t, dtype, "acc", "v"), "    }", "    *p = acc;"]  # fmt: skip
+    lines += seg_update(t, dtype, set_instead_of_inc, "u", "y + tbl[%s] + yo")
     return "\n".join(lines + ["  }", "}"]) + "\n"
 
 

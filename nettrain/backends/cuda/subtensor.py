@@ -298,14 +298,23 @@ def seg_source(nd, dtype, set_instead_of_inc):
     lines = _scatter_head("seg", nd, ["const int64_t *__restrict__ tbl"])
     lines += _decompose(nd, 1, [("yo", "b")])
     lines += ["    const int64_t k = i - r * rowsize;", "    %s *p = (%s *)out + tbl[r] * rowsize + k;" % (t, t)]
-    if set_instead_of_inc:
-        lines.append("    *p = *(const %s *)(y + tbl[rows + r] * b0 + yo);" % t)
-    else:
-        lines += ["    %s acc = *p;" % t, "    const int64_t e = tbl[rows + r + 1];",
-                  "    for (int64_t q = tbl[rows + r]; q < e; q++) {",
-                  "      const %s v = *(const %s *)(y + tbl[2 * rows + 1 + q] * b0 + yo);" % (t, t),
-                  "      " + _add(t, dtype, "acc", "v"), "    }", "    *p = acc;"]  # fmt: skip
+    lines += seg_update(t, dtype, set_instead_of_inc, "rows", "y + tbl[%s] * b0 + yo")
     return "\n".join(lines + ["  }", "}"]) + "\n"
+
+
+def seg_update(t, dtype, set_instead_of_inc, n, y_at):
+    """C lines storing into ``*p`` the values of segment ``r`` of the table ``tbl`` (``n`` segments).
+
+    ``tbl[n + r]`` (set: the last value's row) and ``tbl[n + r] .. tbl[n + r + 1]`` (increment: the
+    positions of the values, summed in that order) index ``tbl[2 n + 1 + q]``; ``y_at % expr`` is the C
+    address of the value whose table entry is ``tbl[expr]``.
+    """
+    if set_instead_of_inc:
+        return ["    *p = *(const %s *)(%s);" % (t, y_at % (n + " + r"))]
+    return ["    %s acc = *p;" % t, "    const int64_t e = tbl[%s + r + 1];" % n,
+            "    for (int64_t q = tbl[%s + r]; q < e; q++) {" % n,
+            "      const %s v = *(const %s *)(%s);" % (t, t, y_at % ("2 * %s + 1 + q" % n)),
+            "      " + _add(t, dtype, "acc", "v"), "    }", "    *p = acc;"]  # fmt: skip
 
 
 def atomic_sources(nd, dtype, idx_dtype, set_instead_of_inc):
@@ -405,4 +414,5 @@ def advanced_inc_subtensor1_kernel(op, node):
 
 
 __all__ = ["basic_view", "subtensor_kernel", "inc_subtensor_kernel", "advanced_subtensor1_kernel",
-           "advanced_inc_subtensor1_kernel", "on_device", "inc_source", "take_source", "seg_source", "atomic_sources"]
+           "advanced_inc_subtensor1_kernel", "on_device", "inc_source", "take_source", "seg_source", "seg_update",
+           "atomic_sources"]

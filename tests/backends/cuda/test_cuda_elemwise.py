@@ -83,6 +83,25 @@ def test_host_scalars_of_every_kind_travel_by_value():
                    kernel_ops=(Elemwise,))  # fmt: skip
 
 
+def test_shape_errors_are_the_references():
+    # only dimensions of static length 1 broadcast (Theano's rule), with the reference's messages
+    x, y = T.fmatrix("x"), T.fmatrix("y")
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(2, 4\) do not match in dimension 1"):
+        ct.compare([x, y], x + y, [rand(2, 3), rand(2, 4)], kernel_ops=(Elemwise,))
+    with pytest.raises(ValueError, match=r"\(1, 3\).*\(2, 3\) do not match in dimension 0"):
+        ct.compare([x, y], x * y, [rand(1, 3), rand(2, 3)], kernel_ops=(Elemwise,))
+    r = T.frow("r")
+    ct.compare([x, r], x * r, [rand(2, 3), rand(1, 3)], kernel_ops=(Elemwise,))  # declared: broadcasts
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_inverse_error_function(dtype):
+    # CUDA has erfinv, C's libm does not: the emulator supplies it (Newton steps from Giles' start)
+    x = T.vector("x", dtype=dtype)
+    v = np.concatenate([np.linspace(-0.999, 0.999, 101), [0.0, -0.5, 0.5, 1 - 1e-7, -1, 1, 1.5]]).astype(dtype)
+    ct.compare([x], T.erfinv(x), [v], kernel_ops=(Elemwise,), rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
 def test_reshape_views_contiguous_data_and_copies_strided_data():
     x = T.ftensor3("x")
     out = [x.reshape((x.shape[0], -1)), x.dimshuffle(2, 0, 1).reshape((-1,)), x.dimshuffle("x", 0, 1, 2).shape]

@@ -178,12 +178,22 @@ def _int_dtype(v):
     return d if d in C_TYPES and d.startswith(("int", "uint")) else None
 
 
+def crossentropy_dtypes(node, n_float, labels):
+    """``(float dtype, label dtype)`` when the first ``n_float`` inputs have the output's float dtype and
+    input ``labels`` holds integer class indices (what the C and CUDA crossentropy kernels take), else None."""
+    dtype, ydtype = node.outputs[0].type.dtype, _int_dtype(node.inputs[labels])
+    if dtype not in _FLOATS or any(v.type.dtype != dtype for v in node.inputs[:n_float]) or ydtype is None:
+        return None
+    return dtype, ydtype
+
+
 @c_kernel.register(CrossentropySoftmax1Hot)
 def crossentropy_softmax_kernel(op, node):
     """``-log_softmax(x)[i, y[i]]`` per row."""
-    dtype, ydtype = node.outputs[0].type.dtype, _int_dtype(node.inputs[1])
-    if dtype not in _FLOATS or node.inputs[0].type.dtype != dtype or ydtype is None:
+    found = crossentropy_dtypes(node, 1, 1)
+    if found is None:
         return None
+    dtype, ydtype = found
     dt, ydt = np.dtype(dtype), np.dtype(ydtype)
     name = "crossentropy_softmax_1hot"
 
@@ -208,9 +218,10 @@ def crossentropy_softmax_kernel(op, node):
 @c_kernel.register(CrossentropySoftmax1HotDx)
 def crossentropy_softmax_dx_kernel(op, node):
     """``g[:, None] * (sm - onehot(y))``."""
-    dtype, ydtype = node.outputs[0].type.dtype, _int_dtype(node.inputs[2])
-    if dtype not in _FLOATS or any(v.type.dtype != dtype for v in node.inputs[:2]) or ydtype is None:
+    found = crossentropy_dtypes(node, 2, 2)
+    if found is None:
         return None
+    dtype, ydtype = found
     dt, ydt = np.dtype(dtype), np.dtype(ydtype)
     g_static_one = node.inputs[0].type.shape[0] == 1
     name = "crossentropy_softmax_1hot_dx"
@@ -236,4 +247,5 @@ def crossentropy_softmax_dx_kernel(op, node):
     return Kernel(_ce_dx_source(dtype, ydtype), cdef, bind)
 
 
-__all__ = ["softmax_kernel", "softmax_grad_kernel", "crossentropy_softmax_kernel", "crossentropy_softmax_dx_kernel"]
+__all__ = ["softmax_kernel", "softmax_grad_kernel", "crossentropy_softmax_kernel", "crossentropy_softmax_dx_kernel",
+           "crossentropy_dtypes"]

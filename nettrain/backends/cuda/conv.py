@@ -129,6 +129,12 @@ class _Conv:
         per_image = c * kshape[0] * kshape[1] * oshape[0] * oshape[1] * item
         return max(1, min(n, CHUNK_BYTES // max(1, per_image)))
 
+    def chunks(self, op, n, c, ishape, kshape, oshape):
+        """``(geometry, cols, [(n0, m), ...])``: one column scratch buffer for chunks of ``m`` images."""
+        nb = self.chunk(n, c, kshape, oshape, self.item)
+        cols = DeviceArray.empty(self.rt, (c * kshape[0] * kshape[1] * nb * oshape[0] * oshape[1],), self.dt)
+        return self.geometry(op, c, ishape, kshape, oshape), cols, [(n0, min(nb, n - n0)) for n0 in range(0, n, nb)]
+
     def _launch(self, k, nb, geo, src, dst, n):
         if n:
             k(grid_for(n, BLOCK), (BLOCK, 1, 1), [np.int64(v) for v in [nb] + geo] + [np.uintp(src), np.uintp(dst)])
@@ -158,11 +164,8 @@ def _forward(cv, op, x, w):
             gemm(cv.blas, wm(grp), cv.mat(x, cg, p, p, grp * cg * p), cv.mat(out, fg, p, p, grp * fg * p),
                  count=n, sb=c * p, sc=f * p)  # fmt: skip
         return out
-    geo = cv.geometry(op, c, (h, wd), kshape, oshape)
-    nb = cv.chunk(n, c, kshape, oshape, cv.item)
-    cols = DeviceArray.empty(cv.rt, (c * kshape[0] * kshape[1] * nb * p,), cv.dt)
-    for n0 in range(0, n, nb):
-        m = min(nb, n - n0)
+    geo, cols, parts = cv.chunks(op, n, c, (h, wd), kshape, oshape)
+    for n0, m in parts:
         cv.im2col(m, geo, x.ptr + n0 * c * h * wd * cv.item, cols)
         for grp in range(g):
             gemm(cv.blas, wm(grp), cv.mat(cols, ck, p, m * p, grp * ck * m * p),
@@ -182,11 +185,8 @@ def _grad_weights(cv, op, x, gy, kshape):
     if f * ck == 0 or n * p == 0:
         return cv.zeros((f, cg, *kshape))
     gw = DeviceArray.empty(cv.rt, (f, cg, *kshape), cv.dt)
-    geo = cv.geometry(op, c, (h, wd), kshape, oshape)
-    nb = cv.chunk(n, c, kshape, oshape, cv.item)
-    cols = DeviceArray.empty(cv.rt, (c * kshape[0] * kshape[1] * nb * p,), cv.dt)
-    for n0 in range(0, n, nb):
-        m = min(nb, n - n0)
+    geo, cols, parts = cv.chunks(op, n, c, (h, wd), kshape, oshape)
+    for n0, m in parts:
         cv.im2col(m, geo, x.ptr + n0 * c * h * wd * cv.item, cols)
         if m > 1:  # gy[n0:n0+m] as (F, m * P): the copy kernel gathers it
             view = gy.view((1, f, m, p), (0, p * cv.item, f * p * cv.item, cv.item), n0 * f * p * cv.item)
@@ -218,11 +218,8 @@ def _grad_inputs(cv, op, w, gy, ishape):
             gemm(cv.blas, wt(grp), cv.mat(gy, fg, p, p, grp * fg * p), cv.mat(gx, cg, hw, hw, grp * cg * hw),
                  count=n, sb=f * p, sc=c * hw)  # fmt: skip
         return gx
-    geo = cv.geometry(op, c, ishape, kshape, oshape)
-    nb = cv.chunk(n, c, kshape, oshape, cv.item)
-    cols = DeviceArray.empty(cv.rt, (c * kshape[0] * kshape[1] * nb * p,), cv.dt)
-    for n0 in range(0, n, nb):
-        m = min(nb, n - n0)
+    geo, cols, parts = cv.chunks(op, n, c, ishape, kshape, oshape)
+    for n0, m in parts:
         for grp in range(g):
             gemm(cv.blas, wt(grp), cv.mat(gy, fg, p, p, (n0 * f + grp * fg) * p),
                  cv.mat(cols, ck, p, m * p, grp * ck * m * p), count=m, sb=f * p, sc=p)  # fmt: skip

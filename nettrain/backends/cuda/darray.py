@@ -70,7 +70,7 @@ class DeviceArray:
     def empty(cls, rt, shape, dtype):
         """Uninitialized C-contiguous device memory."""
         dt = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
-        shape = shape if type(shape) is tuple and all(type(s) is int for s in shape) else tuple(map(int, shape))
+        shape = tuple(map(int, shape))
         item = dt.itemsize
         ptr, owner = rt.malloc(max(math.prod(shape) * item, 1))
         # every kernel allocates its outputs here: set the slots directly (no argument normalization)

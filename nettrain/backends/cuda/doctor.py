@@ -6,41 +6,40 @@ pycuda (optional), cuBLAS, the runtime device=cuda would use and the emulator; `
 errors and says what is missing and how to get it.
 """
 
-import ctypes
-import ctypes.util
 import importlib.util
 
 
 def _driver():
-    name = ctypes.util.find_library("cuda") or "libcuda.so.1"
+    from .driver import load_driver
+
     try:
-        lib = ctypes.CDLL(name)
+        ffi, lib = load_driver()
     except OSError:
         return False, "libcuda (the NVIDIA driver) not found: install the NVIDIA driver for your GPU"
-    v = ctypes.c_int()
-    try:
-        if lib.cuDriverGetVersion(ctypes.byref(v)) == 0:
-            return True, "driver API %d.%d (%s)" % (v.value // 1000, v.value % 1000 // 10, name)
-    except AttributeError:
-        pass
-    return True, "found %s" % name
+    v = ffi.new("int *")
+    if lib.cuDriverGetVersion(v) == 0:
+        return True, "driver API %d.%d (libcuda.so.1)" % (v[0] // 1000, v[0] % 1000 // 10)
+    return True, "found libcuda.so.1"
 
 
 def _gpus():
+    from .driver import error_text, load_driver
+
     try:
-        lib = ctypes.CDLL(ctypes.util.find_library("cuda") or "libcuda.so.1")
+        ffi, lib = load_driver()
     except OSError:
         return False, "no driver, so no GPU can be listed"
-    if lib.cuInit(0) != 0:
-        return False, "cuInit failed: no GPU visible (check nvidia-smi, CUDA_VISIBLE_DEVICES)"
-    n = ctypes.c_int()
-    lib.cuDeviceGetCount(ctypes.byref(n))
+    st = lib.cuInit(0)
+    if st != 0:
+        return False, "cuInit failed (%s): no GPU visible (check nvidia-smi, CUDA_VISIBLE_DEVICES)" % (
+            error_text(ffi, lib, st))
+    n, dev, buf = ffi.new("int *"), ffi.new("CUdevice *"), ffi.new("char[256]")
+    lib.cuDeviceGetCount(n)
     names = []
-    for i in range(n.value):
-        dev, buf = ctypes.c_int(), ctypes.create_string_buffer(256)
-        lib.cuDeviceGet(ctypes.byref(dev), i)
-        lib.cuDeviceGetName(buf, 256, dev)
-        names.append("%d: %s" % (i, buf.value.decode(errors="replace")))
+    for i in range(n[0]):
+        lib.cuDeviceGet(dev, i)
+        lib.cuDeviceGetName(buf, 256, dev[0])
+        names.append("%d: %s" % (i, ffi.string(buf).decode(errors="replace")))
     return bool(names), "; ".join(names) or "no GPU found"
 
 

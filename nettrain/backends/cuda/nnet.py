@@ -28,7 +28,7 @@ import numpy as np
 from ...tensor.nnet.crossentropy import _check_indices, _check_rows
 from ...tensor.nnet.softmax_crossentropy import CrossentropySoftmax1Hot, CrossentropySoftmax1HotDx
 from ...tensor.nnet.softmax_ops import LogSoftmax, Softmax, SoftmaxGrad
-from ..c.nnet import _int_dtype
+from ..c.nnet import _int_dtype, crossentropy_dtypes
 from ..c.table import C_TYPES
 from .darray import DeviceArray
 from .elemwise import merged_layout
@@ -269,9 +269,10 @@ def softmax_grad_kernel(op, node):
 @cuda_kernel.register(CrossentropySoftmax1Hot)
 def crossentropy_softmax_kernel(op, node):
     """``-log_softmax(x)[i, y[i]]`` per row (class indices checked on the host)."""
-    dtype, ydtype = node.outputs[0].type.dtype, _int_dtype(node.inputs[1])
-    if dtype not in _FLOATS or node.inputs[0].type.dtype != dtype or ydtype is None:
+    found = crossentropy_dtypes(node, 1, 1)
+    if found is None:
         return None
+    dtype, ydtype = found
     dt, ydt = np.dtype(dtype), np.dtype(ydtype)
     name = "crossentropy_softmax_1hot"
 

@@ -20,6 +20,7 @@ nettrain.cuda`` reports it in detail).
 """
 
 import atexit
+import contextlib
 import functools
 
 import numpy as np
@@ -137,20 +138,15 @@ class PyCudaRuntime(Runtime):
     def deactivate(self):
         self.drv.Context.pop()
 
+    @contextlib.contextmanager
     def _pushed(self):
-        """A context manager making our context current for a transfer made outside a function call."""
-        import contextlib
-
-        @contextlib.contextmanager
-        def cm():
-            pushed = self.activate()
-            try:
-                yield
-            finally:
-                if pushed:
-                    self.deactivate()
-
-        return cm()
+        """Our context current for a transfer made outside a function call (and popped after, if pushed)."""
+        pushed = self.activate()
+        try:
+            yield
+        finally:
+            if pushed:
+                self.deactivate()
 
     def _close(self):
         if self.context is None:

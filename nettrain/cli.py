@@ -152,6 +152,7 @@ examples:
   nettrain train recipes/digits_mlp.py
   nettrain train recipes/digits_mlp.py --epochs 5 --set hidden=64 --out runs/small
   nettrain train recipes/digits_mlp.py --out runs/small --resume --epochs 10
+  mpiexec -n 4 nettrain train recipes/digits_mlp.py   # data-parallel on 4 processes (pip install 'nettrain[mpi]')
 """
 
 
@@ -254,6 +255,16 @@ def _train_paths(args, name):
 
 def cmd_train(args):
     """``nettrain train``: resolve the config, build the recipe, train, evaluate on the test split."""
+    from .train.distributed.env import launched_by_mpi
+
+    try:
+        distributed = launched_by_mpi()
+    except ValueError as e:  # a bad NETTRAIN_MPI
+        return _error("train", e, 2)
+    if distributed:  # mpiexec -n N nettrain train ...: data-parallel on N processes
+        from .cli_mpi import cmd_train_mpi
+
+        return cmd_train_mpi(args)
     from .train import CheckpointError, ConfigError, NonFiniteLossError, RecipeError, Trainer, load_checkpoint
     from .train.recipe import load_recipe, resolve_config
 

@@ -65,6 +65,8 @@ TRAINER_DEFAULTS = dict(
     stop_on_nan=True,  # stop with a clear error when the loss becomes NaN or Inf
     log_every=10,  # TensorBoard train/batch_loss every N optimizer steps
     histogram_every=5,  # parameter histograms every N epochs (0: off)
+    allreduce_bucket_mb=4.0,  # under mpiexec: gradients are all-reduced in buckets of this many MiB
+    average_bn_stats=False,  # under mpiexec: average batch-norm running statistics over ranks each step
 )
 REQUIRED = ("epochs", "batch_size", "lr", "seed")
 

@@ -101,6 +101,9 @@ class Trainer:
         Any of :data:`nettrain.train.recipe.TRAINER_DEFAULTS` (``grad_accum``, ``early_stopping``, ...).
     """
 
+    #: Does this process write the run's files (config.json)?  Under MPI only rank 0 does.
+    writes_files = True
+
     def __init__(self, model, loss, optimizer, train, val=None, test=None, metrics=None, *, epochs=1, batch_size=32,
                  seed=0, schedule=None, hooks=(), out_dir=None, config=None, progress=None, verbose=True, **settings):
         unknown = sorted(set(settings) - set(TRAINER_DEFAULTS))
@@ -462,7 +465,7 @@ class Trainer:
         self.compile()
         if resume is not None:
             self.load_checkpoint(resume)
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.writes_files:
             os.makedirs(self.out_dir, exist_ok=True)
             with open(os.path.join(self.out_dir, "config.json"), "w") as fh:
                 json.dump(self.config, fh, indent=2, sort_keys=True, default=repr)

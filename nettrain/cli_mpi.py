@@ -26,14 +26,12 @@ def _fail_status(exc):
 
 
 def _setup_root(args):
-    """Phase 1 (rank 0): ``(out, checkpoint path or None)``."""
-    from .cli import _check_writable, _train_paths
+    """Phase 1 (rank 0): ``(out, checkpoint path or None)`` (nothing is created yet)."""
+    from .cli import _train_paths
     from .train.recipe import load_recipe
 
     recipe = load_recipe(args.recipe)
-    out, ckpt_path = _train_paths(args, recipe.name)
-    _check_writable(out)
-    return out, ckpt_path
+    return _train_paths(args, recipe.name)
 
 
 def _setup(args, out, ckpt_path):
@@ -47,6 +45,10 @@ def _setup(args, out, ckpt_path):
     flags = [(k, getattr(args, k)) for k in ("epochs", "batch_size", "lr", "seed") if getattr(args, k) is not None]
     config = resolve_config(recipe.config, flags + list(args.set), base=ckpt.config if ckpt else None)
     trainer = DistributedTrainer.from_recipe(recipe, config, out_dir=out, progress=False if args.no_progress else None)
+    if trainer.rank == 0:
+        from .cli import _check_writable
+
+        _check_writable(out)  # after every other check, so a failed command leaves no empty directory
     return recipe, trainer, ckpt
 
 

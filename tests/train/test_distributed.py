@@ -1,0 +1,238 @@
+"""Data-parallel training: buckets and the one-process trainer here, then real 2-rank runs under mpiexec.
+
+The MPI tests start ``mpiexec -n 2 python -m nettrain train`` on a tiny recipe (100 samples, a
+16-unit MLP) and compare checkpoints; they need the ``mpi`` extra (mpi4py and an MPI library with its
+mpiexec: ``pip install -e '.[mpi]'``); without it they are skipped, saying so.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from nettrain import layers as L
+from nettrain import losses
+from nettrain.optimizers import Adam
+from nettrain.train import Trainer, load_checkpoint
+from nettrain.train.distributed import DistributedTrainer, LocalCommunicator, shard_bounds
+from nettrain.train.distributed.buckets import plan_buckets
+from nettrain.train.distributed.env import launched_by_mpi, mpiexec_command
+from nettrain.train.distributed.mpi import mpi_available
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+RECIPE = '''
+import os
+import signal
+
+import numpy as np
+
+from nettrain import layers as L
+from nettrain import losses, metrics
+from nettrain.optimizers import Adam
+from nettrain.train import Hook
+
+CONFIG = dict(epochs=3, batch_size=16, lr=1e-2, seed=0, hidden=16, dropout=0.0, signal_at=0, fail_at=0, on_rank=1,
+              histogram_every=0)
+
+
+class Trigger(Hook):
+    """On rank ``on_rank``: SIGINT to itself after step ``signal_at``, or an exception after ``fail_at``."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def on_batch_end(self, trainer, logs):
+        if getattr(trainer, "rank", 0) != self.config.on_rank:
+            return
+        if trainer.step == self.config.signal_at:
+            os.kill(os.getpid(), signal.SIGINT)
+        if trainer.step == self.config.fail_at:
+            raise RuntimeError("boom on rank %d at step %d" % (trainer.rank, trainer.step))
+
+
+def build(config):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(100, 8)).astype("float32")  # 7 global batches of 16 per epoch, the last of 4
+    y = (x[:, :4].sum(1) > x[:, 4:].sum(1)).astype("int32")
+    layers = [L.Dense(config.hidden, activation="relu")] + ([L.Dropout(config.dropout)] if config.dropout else [])
+    model = L.Sequential(layers + [L.Dense(2)], seed=config.seed)
+    return dict(model=model, loss=losses.categorical_crossentropy, metrics={"acc": metrics.accuracy},
+                optimizer=Adam(config.lr), train=(x, y), val=(x[:30], y[:30]), hooks=[Trigger(config)])
+'''
+
+
+# ---------------------------------------------------------------------------- one process
+
+
+def test_buckets_keep_model_order_split_by_size_and_dtype():
+    shapes = {"a": ((3, 4), "float32"), "b": ((4,), "float64"), "c": ((2,), "float32"), "d": ((50,), "float32")}
+    buckets = plan_buckets(shapes, 64)
+    assert [(b.dtype.name, [e[0] for e in b.entries], b.size) for b in buckets] == [
+        ("float32", ["a", "c"], 14), ("float32", ["d"], 50), ("float64", ["b"], 4)]
+    assert [e[1] for e in buckets[0].entries] == [0, 12]
+    with pytest.raises(TypeError, match="int32 is not floating point"):
+        plan_buckets({"n": ((2,), "int32")}, 64)
+
+
+def test_shards_cover_a_batch_exactly_once():
+    for n in (0, 1, 5, 16):
+        for size in (1, 2, 3, 8):
+            parts = [shard_bounds(n, r, size) for r in range(size)]
+            assert parts[0][0] == 0 and parts[-1][1] == n
+            assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
+            assert max(hi - lo for lo, hi in parts) - min(hi - lo for lo, hi in parts) <= 1
+
+
+def test_launch_detection_reads_the_launchers_variables():
+    assert not launched_by_mpi({})
+    assert launched_by_mpi({"PMI_SIZE": "2", "PMI_RANK": "0"})
+    assert launched_by_mpi({"SLURM_STEP_NUM_TASKS": "4", "SLURM_PROCID": "3"})
+    assert not launched_by_mpi({"SLURM_STEP_NUM_TASKS": "4"})  # a batch script, not an srun step
+    with pytest.raises(ValueError, match="NETTRAIN_MPI must be 1 or 0"):
+        launched_by_mpi({"NETTRAIN_MPI": "maybe"})
+
+
+def _data():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(50, 5)).astype("float32")
+    return x, (x[:, 0] > 0).astype("int32")
+
+
+def _model():
+    return L.Sequential([L.Dense(8, activation="tanh"), L.Dense(2)], seed=1)
+
+
+@pytest.mark.parametrize("accum", [1, 3])
+def test_one_process_distributed_trainer_computes_what_the_trainer_computes(accum, tmp_path):
+    kw = dict(epochs=2, batch_size=8, verbose=False, grad_accum=accum, allreduce_bucket_mb=1e-4)  # 2+ buckets
+    plain = Trainer(_model(), losses.categorical_crossentropy, Adam(0.05, clipnorm=1.0), _data(), **kw)
+    plain.fit()
+    dist = DistributedTrainer(_model(), losses.categorical_crossentropy, Adam(0.05, clipnorm=1.0), _data(),
+                              comm=LocalCommunicator(), **kw)  # fmt: skip
+    dist.fit()
+    assert len(dist.buckets) >= 2 and dist.step == plain.step
+    for name, value in plain.get_params().items():
+        np.testing.assert_allclose(dist.get_params()[name], value, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(dist.history[-1]["loss"], plain.history[-1]["loss"], rtol=1e-6)
+    assert dist.evaluate(_data()) == pytest.approx(plain.evaluate(_data()), rel=1e-6)
+
+
+def test_accumulation_buffers_checkpoint_per_parameter_like_the_trainer(tmp_path):
+    t = DistributedTrainer(_model(), losses.categorical_crossentropy, Adam(0.05), _data(), epochs=1, batch_size=8,
+                           verbose=False, grad_accum=4, comm=LocalCommunicator())  # fmt: skip
+    t.compile()
+    x, y = _data()
+    t._train_fn(x[:8], y[:8])  # one batch of a 4-batch step: the buffers hold its gradient
+    t.micro = 1
+    path = t.save_checkpoint(tmp_path / "mid.h5")
+    ck = load_checkpoint(path)
+    grads = {n: ck.optimizer[n] for n in t.model.named_params(trainable=True)}
+    assert all(np.abs(g).sum() > 0 for g in grads.values())
+    assert ck.counters["world_size"] == 1 and ck.extra["ranks"] == []
+    t2 = DistributedTrainer(_model(), losses.categorical_crossentropy, Adam(0.05), _data(), epochs=1, batch_size=8,
+                            verbose=False, grad_accum=4, comm=LocalCommunicator())  # fmt: skip
+    t2.load_checkpoint(path)
+    for n, g in grads.items():
+        np.testing.assert_array_equal(t2._accum[n].get_value(), g)
+
+
+def test_bad_distributed_settings_are_named():
+    with pytest.raises(ValueError, match="allreduce_bucket_mb"):
+        DistributedTrainer(_model(), losses.categorical_crossentropy, Adam(0.05), _data(), allreduce_bucket_mb=0,
+                           verbose=False, comm=LocalCommunicator())  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- under mpiexec -n 2
+
+
+def _mpi_skip_reason():
+    ok, reason = mpi_available()
+    if not ok:
+        return reason
+    if mpiexec_command(2) is None:
+        return "no mpiexec found (pip install -e '.[mpi]' puts one beside python)"
+    return None
+
+
+_SKIP = _mpi_skip_reason()
+mpi = pytest.mark.skipif(_SKIP is not None, reason="MPI tests: %s" % _SKIP)
+
+
+def _env():
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for key in ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "NETTRAIN_MPI"):
+        env.pop(key, None)  # never inherit a launcher (pytest itself may run under one)
+    return env
+
+
+def _train(ranks, recipe, out, *extra, timeout=120):
+    cmd = [sys.executable, "-m", "nettrain", "train", recipe, "--out", str(out), "--no-progress", *extra]
+    if ranks:
+        cmd = mpiexec_command(ranks) + cmd
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env())
+
+
+def _ok(proc):
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The recipe, and the checkpoints of a 1-process and a 2-rank run of 3 epochs (no dropout)."""
+    d = tmp_path_factory.mktemp("mpi")
+    recipe = d / "tiny.py"
+    recipe.write_text(RECIPE)
+    _ok(_train(0, str(recipe), d / "one"))
+    two = _ok(_train(2, str(recipe), d / "two"))
+    return d, str(recipe), two
+
+
+@mpi
+def test_two_ranks_follow_the_one_process_trajectory(runs):
+    d, _, two = runs
+    one, dist = load_checkpoint(d / "one" / "last.h5"), load_checkpoint(d / "two" / "last.h5")
+    assert dist.counters["world_size"] == 2 and dist.counters["step"] == one.counters["step"] == 21
+    for name, value in one.params.items():  # same global batches: equal up to float32 summation order
+        np.testing.assert_allclose(dist.params[name], value, rtol=1e-5, atol=1e-6)
+    # rank 0 alone writes: one event file, the config, and the epoch lines once
+    assert len([f for f in os.listdir(d / "two") if f.startswith("events.out")]) == 1
+    assert os.path.exists(d / "two" / "config.json")
+    assert two.stdout.count("epoch 3/3") == 1 and "on 2 processes" in two.stdout
+
+
+@mpi
+def test_interrupted_two_rank_run_resumes_bit_exactly_on_two_ranks_and_on_one(runs):
+    d, recipe, _ = runs
+    args = ("--set", "dropout=0.3")  # per-rank dropout streams must be checkpointed too
+    _ok(_train(2, recipe, d / "whole", *args))
+    stopped = _train(2, recipe, d / "cut", *args, "--set", "signal_at=9")  # SIGINT on rank 1 only
+    assert stopped.returncode == 130, stopped.stdout + stopped.stderr
+    assert "interrupted after 1 epochs and 3 batches (step 10)" in stopped.stdout
+    shutil.copytree(d / "cut", d / "cut1")
+    _ok(_train(2, recipe, d / "cut", "--resume", "--set", "signal_at=0"))
+    whole, resumed = load_checkpoint(d / "whole" / "last.h5"), load_checkpoint(d / "cut" / "last.h5")
+    for part in ("params", "optimizer"):
+        for name, value in getattr(whole, part).items():
+            np.testing.assert_array_equal(getattr(resumed, part)[name], value, err_msg=name)
+    # the same checkpoint on one process: the rest of the same global batches
+    _ok(_train(0, recipe, d / "cut1", "--resume", "--set", "signal_at=0"))
+    ck = load_checkpoint(d / "cut1" / "last.h5")
+    assert (ck.counters["epoch"], ck.counters["step"], ck.counters["status"]) == (3, 21, "completed")
+    assert "world_size" not in ck.counters  # written by a plain single-process Trainer
+
+
+@mpi
+def test_an_exception_on_one_rank_ends_every_rank_quickly(runs):
+    d, recipe, _ = runs
+    t0 = time.monotonic()
+    proc = _train(2, recipe, d / "boom", "--set", "fail_at=4", timeout=60)
+    elapsed = time.monotonic() - t0
+    assert proc.returncode != 0
+    assert "error (rank 1 of 2): RuntimeError: boom on rank 1 at step 4" in proc.stderr
+    assert elapsed < 30, elapsed

@@ -34,7 +34,7 @@ def shard_bounds(n, rank, size):
     Examples
     --------
     >>> from nettrain.train.distributed.comm import shard_bounds
-    >>> [shard_bounds(5, r, 2) for r in range(2)], shard_bounds(1, 1, 2)
+    >>> [shard_bounds(5, r, 2) for r in range(2)], shard_bounds(1, 0, 2)
     ([(0, 2), (2, 5)], (0, 0))
     """
     return n * rank // size, n * (rank + 1) // size

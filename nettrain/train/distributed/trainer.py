@@ -95,7 +95,8 @@ class DistributedTrainer(Trainer):
         if isinstance(mb, bool) or not isinstance(mb, (int, float)) or not mb > 0:
             raise ConfigError("bad value for allreduce_bucket_mb: %r (a positive number of MiB)" % (mb,))
         if not isinstance(self.settings["average_bn_stats"], bool):
-            raise ConfigError("bad value for average_bn_stats: %r (true or false)" % (self.settings["average_bn_stats"],))
+            raise ConfigError("bad value for average_bn_stats: %r (true or false)"
+                              % (self.settings["average_bn_stats"],))
         if comm.rank != 0:
             self.hooks = [h for h in self.hooks if not isinstance(h, H.TensorBoard)]
         self.hooks.insert(0, _RankSync())
@@ -136,7 +137,8 @@ class DistributedTrainer(Trainer):
             updates.update({var: zeros_like(var) for var in self._bucket_vars})
         self._apply_fn = function([scale], [], updates=updates, name="apply_step")
         # with accumulation, checkpoints hold the buffers per parameter, as a single-process run does
-        self._accum = {} if k == 1 else {n: BucketSlice(var, off, shape) for b, var in zip(self.buckets, self._bucket_vars)
+        self._accum = {} if k == 1 else {n: BucketSlice(var, off, shape)
+                                         for b, var in zip(self.buckets, self._bucket_vars)
                                          for n, off, shape in b.entries}  # fmt: skip
         self._train_fn = self._train_step
         self.base_lr = float(self.optimizer.lr.get_value())
@@ -194,7 +196,7 @@ class DistributedTrainer(Trainer):
         self.comm.allreduce_(flat)
         flat /= self.world_size
         offset = 0
-        for (name, var), a in zip(state.items(), values):
+        for var, a in zip(state.values(), values):
             var.set_value(flat[offset:offset + a.size].reshape(a.shape).astype(var.type.dtype))
             offset += a.size
 

@@ -119,8 +119,8 @@ def worker(recipe_path, sets, steps, warmup, repeats, out):
     if comm.rank == 0:
         n_params, n_bytes = sum(b.size for b in t.buckets), sum(b.nbytes for b in t.buckets)
         result = {"ranks": comm.size, "batch": t.loader.batch_size, "steps": steps, "elapsed_s": elapsed,
-                  "samples_per_s": steps * t.loader.batch_size / elapsed, "grad_bytes": n_bytes, "params": int(n_params),
-                  "parts_s": {k: _median(v) for k, v in parts.items()}, "buckets": buckets,
+                  "samples_per_s": steps * t.loader.batch_size / elapsed, "grad_bytes": n_bytes,
+                  "params": int(n_params), "parts_s": {k: _median(v) for k, v in parts.items()}, "buckets": buckets,
                   "library": getattr(comm, "library", comm.name)}  # fmt: skip
         with open(out, "w") as fh:
             json.dump(result, fh)

@@ -236,3 +236,69 @@ def test_an_exception_on_one_rank_ends_every_rank_quickly(runs):
     assert proc.returncode != 0
     assert "error (rank 1 of 2): RuntimeError: boom on rank 1 at step 4" in proc.stderr
     assert elapsed < 30, elapsed
+
+
+# ---------------------------------------------------------------------------- device buffers (emulated GPU)
+
+
+def _emulator_or_skip():
+    from nettrain.backends.c import linker as c_linker
+
+    if not c_linker.usable():
+        pytest.skip("the CUDA emulator needs a C compiler")
+    from nettrain.backends.cuda.runtime import emulator
+
+    return emulator()
+
+
+class _Doubling(LocalCommunicator):
+    """A world of one whose 'reduction' doubles the buffer, to see which memory it touched."""
+
+    def allreduce_(self, buf):
+        return self.on_host(buf, self._double)
+
+    def _double(self, b):
+        self.seen = type(b).__name__
+        if isinstance(b, np.ndarray):
+            b *= 2
+
+
+def test_device_buckets_are_staged_through_the_host_unless_the_library_reads_device_memory():
+    from nettrain.backends.cuda.darray import DeviceArray
+
+    rt = _emulator_or_skip()
+    d = DeviceArray.from_host(rt, np.arange(6, dtype=np.float32))
+    comm = _Doubling()
+    comm.allreduce_(d)
+    assert comm.seen == "ndarray"
+    np.testing.assert_array_equal(d.get(), 2 * np.arange(6, dtype=np.float32))  # copied back to the device
+    comm.device_aware = True
+    comm.allreduce_(d)  # a CUDA-aware library gets the device pointer, no copy
+    assert comm.seen == "CudaBuffer"
+    cai = comm.on_host(d, lambda b: setattr(comm, "cai", b.__cuda_array_interface__)) and comm.cai
+    assert cai["data"][0] == d.ptr and cai["shape"] == (6,) and cai["typestr"] == "<f4"
+    with pytest.raises(TypeError, match="C-contiguous"):
+        comm.allreduce_(np.zeros((4, 4))[:, 1])
+
+
+class _Staging(LocalCommunicator):
+    """A world of one that still moves every reduced buffer through ``on_host`` (device -> host -> device)."""
+
+    def allreduce_(self, buf):
+        return self.on_host(buf, lambda b: None)
+
+
+def test_training_on_the_emulated_device_keeps_buckets_on_the_device():
+    from nettrain.backends.cuda import testing as ct
+    from nettrain.backends.cuda.darray import DeviceArray
+
+    _emulator_or_skip()
+    kw = dict(epochs=2, batch_size=8, verbose=False, grad_accum=2)
+    with ct.emulated():
+        dist = DistributedTrainer(_model(), losses.categorical_crossentropy, Adam(0.05), _data(), comm=_Staging(), **kw)
+        dist.fit()
+        assert isinstance(dist._bucket_vars[0].container[0], DeviceArray)
+        plain = Trainer(_model(), losses.categorical_crossentropy, Adam(0.05), _data(), **kw)
+        plain.fit()
+    for name, value in plain.get_params().items():
+        np.testing.assert_allclose(dist.get_params()[name], value, rtol=1e-6, atol=1e-7)

@@ -45,6 +45,8 @@ def _setup(args, out, ckpt_path):
     flags = [(k, getattr(args, k)) for k in ("epochs", "batch_size", "lr", "seed") if getattr(args, k) is not None]
     config = resolve_config(recipe.config, flags + list(args.set), base=ckpt.config if ckpt else None)
     trainer = DistributedTrainer.from_recipe(recipe, config, out_dir=out, progress=False if args.no_progress else None)
+    if ckpt is not None:  # here, so that a checkpoint that does not fit stops every rank cleanly
+        trainer.load_checkpoint(ckpt)
     if trainer.rank == 0:
         from .cli import _check_writable
 
@@ -97,8 +99,11 @@ def cmd_train_mpi(args):
     if root:
         print("%s %s on %d processes (%s) -> %s" % ("resuming" if ckpt else "training", recipe.name, comm.size,
                                                    comm.name, out), flush=True)  # fmt: skip
+    if ckpt is not None and trainer.epoch >= trainer.epochs:
+        trainer.message("nothing to train: %d of %d epochs done (raise --epochs to train more)"
+                        % (trainer.epoch, trainer.epochs))
     try:
-        result = trainer.fit(resume=ckpt)
+        result = trainer.fit()  # the checkpoint is loaded already
     except NonFiniteLossError as e:  # raised on every rank at the same batch (the loss is reduced)
         return _error("train", e, 1) if root else 1
     except BaseException as e:  # one rank's failure: end every rank now

@@ -37,7 +37,7 @@ from nettrain.optimizers import Adam
 from nettrain.train import Hook
 
 CONFIG = dict(epochs=3, batch_size=16, lr=1e-2, seed=0, hidden=16, dropout=0.0, signal_at=0, fail_at=0, on_rank=1,
-              histogram_every=0)
+              fail_in_build=False, histogram_every=0)
 
 
 class Trigger(Hook):
@@ -56,6 +56,11 @@ class Trigger(Hook):
 
 
 def build(config):
+    if config.fail_in_build:
+        from nettrain.train.distributed import world
+
+        if world().rank == config.on_rank:
+            raise ValueError("a bad value seen by rank %d only" % world().rank)
     rng = np.random.default_rng(1)
     x = rng.normal(size=(100, 8)).astype("float32")  # 7 global batches of 16 per epoch, the last of 4
     y = (x[:, :4].sum(1) > x[:, 4:].sum(1)).astype("int32")
@@ -302,3 +307,12 @@ def test_training_on_the_emulated_device_keeps_buckets_on_the_device():
         plain.fit()
     for name, value in plain.get_params().items():
         np.testing.assert_allclose(dist.get_params()[name], value, rtol=1e-6, atol=1e-7)
+
+
+@mpi
+def test_a_build_error_on_one_rank_stops_every_rank_cleanly(runs):
+    d, recipe, _ = runs
+    proc = _train(2, recipe, d / "bad", "--set", "fail_in_build=true", timeout=60)
+    assert proc.returncode == 2  # a recipe error, as on one process, from every rank: no abort needed
+    assert "rank 1: recipe %s: build(config) failed: ValueError: a bad value seen by rank 1 only" % recipe in proc.stderr
+    assert not os.path.exists(d / "bad")  # nothing was created

@@ -314,5 +314,6 @@ def test_a_build_error_on_one_rank_stops_every_rank_cleanly(runs):
     d, recipe, _ = runs
     proc = _train(2, recipe, d / "bad", "--set", "fail_in_build=true", timeout=60)
     assert proc.returncode == 2  # a recipe error, as on one process, from every rank: no abort needed
-    assert "rank 1: recipe %s: build(config) failed: ValueError: a bad value seen by rank 1 only" % recipe in proc.stderr
+    expected = "rank 1: recipe %s: build(config) failed: ValueError: a bad value seen by rank 1 only" % recipe
+    assert expected in proc.stderr
     assert not os.path.exists(d / "bad")  # nothing was created

@@ -36,8 +36,8 @@ from nettrain import losses, metrics
 from nettrain.optimizers import Adam
 from nettrain.train import Hook
 
-CONFIG = dict(epochs=3, batch_size=16, lr=1e-2, seed=0, hidden=16, dropout=0.0, signal_at=0, fail_at=0, on_rank=1,
-              fail_in_build=False, histogram_every=0)
+CONFIG = dict(epochs=3, batch_size=16, lr=1e-2, seed=0, hidden=16, dropout=0.0, batchnorm=False, signal_at=0,
+              fail_at=0, on_rank=1, fail_in_build=False, histogram_every=0)
 
 
 class Trigger(Hook):
@@ -65,6 +65,7 @@ def build(config):
     x = rng.normal(size=(100, 8)).astype("float32")  # 7 global batches of 16 per epoch, the last of 4
     y = (x[:, :4].sum(1) > x[:, 4:].sum(1)).astype("int32")
     layers = [L.Dense(config.hidden, activation="relu")] + ([L.Dropout(config.dropout)] if config.dropout else [])
+    layers += [L.BatchNorm()] if config.batchnorm else []
     model = L.Sequential(layers + [L.Dense(2)], seed=config.seed)
     return dict(model=model, loss=losses.categorical_crossentropy, metrics={"acc": metrics.accuracy},
                 optimizer=Adam(config.lr), train=(x, y), val=(x[:30], y[:30]), hooks=[Trigger(config)])
@@ -187,34 +188,31 @@ def _ok(proc):
     return proc
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """The recipe, and the checkpoints of a 1-process and a 2-rank run of 3 epochs (no dropout)."""
-    d = tmp_path_factory.mktemp("mpi")
-    recipe = d / "tiny.py"
-    recipe.write_text(RECIPE)
-    _ok(_train(0, str(recipe), d / "one"))
-    two = _ok(_train(2, str(recipe), d / "two"))
-    return d, str(recipe), two
+@pytest.fixture
+def recipe(tmp_path):
+    path = tmp_path / "tiny.py"
+    path.write_text(RECIPE)
+    return str(path)
 
 
 @mpi
-def test_two_ranks_follow_the_one_process_trajectory(runs):
-    d, _, two = runs
-    one, dist = load_checkpoint(d / "one" / "last.h5"), load_checkpoint(d / "two" / "last.h5")
+def test_two_ranks_follow_the_one_process_trajectory(recipe, tmp_path):
+    _ok(_train(0, recipe, tmp_path / "one"))
+    two = _ok(_train(2, recipe, tmp_path / "two"))
+    one, dist = load_checkpoint(tmp_path / "one" / "last.h5"), load_checkpoint(tmp_path / "two" / "last.h5")
     assert dist.counters["world_size"] == 2 and dist.counters["step"] == one.counters["step"] == 21
     for name, value in one.params.items():  # same global batches: equal up to float32 summation order
         np.testing.assert_allclose(dist.params[name], value, rtol=1e-5, atol=1e-6)
     # rank 0 alone writes: one event file, the config, and the epoch lines once
-    assert len([f for f in os.listdir(d / "two") if f.startswith("events.out")]) == 1
-    assert os.path.exists(d / "two" / "config.json")
+    assert len([f for f in os.listdir(tmp_path / "two") if f.startswith("events.out")]) == 1
+    assert os.path.exists(tmp_path / "two" / "config.json")
     assert two.stdout.count("epoch 3/3") == 1 and "on 2 processes" in two.stdout
 
 
 @mpi
-def test_interrupted_two_rank_run_resumes_bit_exactly_on_two_ranks_and_on_one(runs):
-    d, recipe, _ = runs
-    args = ("--set", "dropout=0.3")  # per-rank dropout streams must be checkpointed too
+def test_interrupted_two_rank_run_resumes_bit_exactly_on_two_ranks_and_on_one(recipe, tmp_path):
+    d = tmp_path
+    args = ("--set", "dropout=0.3", "--set", "batchnorm=true")  # per-rank streams and statistics are saved too
     _ok(_train(2, recipe, d / "whole", *args))
     stopped = _train(2, recipe, d / "cut", *args, "--set", "signal_at=9")  # SIGINT on rank 1 only
     assert stopped.returncode == 130, stopped.stdout + stopped.stderr
@@ -225,6 +223,11 @@ def test_interrupted_two_rank_run_resumes_bit_exactly_on_two_ranks_and_on_one(ru
     for part in ("params", "optimizer"):
         for name, value in getattr(whole, part).items():
             np.testing.assert_array_equal(getattr(resumed, part)[name], value, err_msg=name)
+    rank1 = whole.extra["ranks"][0]["state"]  # rank 1's own running statistics, restored exactly
+    assert sorted(rank1) == ["batchnorm0.running_mean", "batchnorm0.running_var"]
+    assert not np.array_equal(rank1["batchnorm0.running_mean"], whole.params["batchnorm0.running_mean"])
+    for name, value in rank1.items():
+        np.testing.assert_array_equal(resumed.extra["ranks"][0]["state"][name], value)
     # the same checkpoint on one process: the rest of the same global batches
     _ok(_train(0, recipe, d / "cut1", "--resume", "--set", "signal_at=0"))
     ck = load_checkpoint(d / "cut1" / "last.h5")
@@ -233,8 +236,8 @@ def test_interrupted_two_rank_run_resumes_bit_exactly_on_two_ranks_and_on_one(ru
 
 
 @mpi
-def test_an_exception_on_one_rank_ends_every_rank_quickly(runs):
-    d, recipe, _ = runs
+def test_an_exception_on_one_rank_ends_every_rank_quickly(recipe, tmp_path):
+    d = tmp_path
     t0 = time.monotonic()
     proc = _train(2, recipe, d / "boom", "--set", "fail_at=4", timeout=60)
     elapsed = time.monotonic() - t0
@@ -310,10 +313,40 @@ def test_training_on_the_emulated_device_keeps_buckets_on_the_device():
 
 
 @mpi
-def test_a_build_error_on_one_rank_stops_every_rank_cleanly(runs):
-    d, recipe, _ = runs
+def test_a_build_error_on_one_rank_stops_every_rank_cleanly(recipe, tmp_path):
+    d = tmp_path
     proc = _train(2, recipe, d / "bad", "--set", "fail_in_build=true", timeout=60)
     assert proc.returncode == 2  # a recipe error, as on one process, from every rank: no abort needed
     expected = "rank 1: recipe %s: build(config) failed: ValueError: a bad value seen by rank 1 only" % recipe
     assert expected in proc.stderr
     assert not os.path.exists(d / "bad")  # nothing was created
+
+
+AVERAGE_BN = """
+import numpy as np
+from nettrain import layers as L, losses
+from nettrain.optimizers import SGD
+from nettrain.train.distributed import DistributedTrainer, world
+
+rng = np.random.default_rng(0)
+x = rng.normal(size=(64, 4)).astype("float32")
+y = (x[:, 0] > 0).astype("int32")
+for average in (False, True):
+    model = L.Sequential([L.Dense(6), L.BatchNorm(), L.Dense(2)], seed=0)
+    t = DistributedTrainer(model, losses.categorical_crossentropy, SGD(0.1), (x, y), epochs=1, batch_size=16,
+                           verbose=False, average_bn_stats=average)
+    t.fit()
+    stats = np.concatenate([np.ravel(v.get_value()) for v in model.named_state().values()])
+    everyone = world().allgather(stats)
+    if world().rank == 0:
+        print("average=%s equal=%s" % (average, np.array_equal(everyone[0], everyone[1])))
+"""
+
+
+@mpi
+def test_batch_norm_statistics_stay_per_rank_unless_averaged(tmp_path):
+    script = tmp_path / "bn.py"
+    script.write_text(AVERAGE_BN)
+    proc = _ok(subprocess.run(mpiexec_command(2) + [sys.executable, str(script)], capture_output=True, text=True,
+                              timeout=120, env=_env()))  # fmt: skip
+    assert "average=False equal=False" in proc.stdout and "average=True equal=True" in proc.stdout

@@ -5,8 +5,9 @@ The same options as a single-process run, in three phases so that no failure lea
 1. rank 0 alone decides the run directory and the checkpoint to resume (another rank could see a
    half-made ``version_N``) and sends them to every rank (or its error);
 2. every rank loads the recipe, the checkpoint and builds the trainer on its own, then all ranks
-   compare outcomes: if any failed, each exits with the failure's status and rank 0 prints it, so a
-   bad value in a recipe stops the job as it does on one process;
+   compare outcomes (and rank 0 creates the run directory): if any failed, each exits with the
+   failure's status and rank 0 prints it, so a bad value in a recipe stops the job as it does on
+   one process, leaving nothing behind;
 3. training: an exception on any rank (a bug in a hook, out of memory, a failed checkpoint write)
    prints ``nettrain train: error (rank r of N): ...`` and aborts the whole job (``MPI_Abort``), so the
    other ranks, blocked in a reduction, end within seconds instead of hanging.  A NaN loss stops
@@ -47,10 +48,6 @@ def _setup(args, out, ckpt_path):
     trainer = DistributedTrainer.from_recipe(recipe, config, out_dir=out, progress=False if args.no_progress else None)
     if ckpt is not None:  # here, so that a checkpoint that does not fit stops every rank cleanly
         trainer.load_checkpoint(ckpt)
-    if trainer.rank == 0:
-        from .cli import _check_writable
-
-        _check_writable(out)  # after every other check, so a failed command leaves no empty directory
     return recipe, trainer, ckpt
 
 
@@ -94,6 +91,14 @@ def cmd_train_mpi(args):
     except Exception as e:
         exc = e
     failure = _agree(comm, exc)
+    if failure is None and root:  # last, so that a failed command leaves no empty directory
+        from .cli import _check_writable
+
+        try:
+            _check_writable(out)
+        except Exception as e:
+            failure = (_fail_status(e), str(e))
+    failure = comm.bcast(failure, root=0)
     if failure is not None:
         return _error("train", failure[1], failure[0]) if root else failure[0]
     if root:

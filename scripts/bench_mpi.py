@@ -221,6 +221,17 @@ def report(results, args):
             label = i if b["params"] else "latency"
             print("| %s | %d | %s | %d | %d | %.1f | %.1f | %+.1f |" % (name, n, label, b["params"], b["bytes"],
                   b["ours_s"] * 1e6, b["raw_s"] * 1e6, (b["ours_s"] - b["raw_s"]) * 1e6))  # fmt: skip
+    import timeit
+
+    import numpy as np
+
+    from nettrain.train.distributed.comm import LocalCommunicator
+
+    comm, buf, noop, n = LocalCommunicator(), np.zeros(1 << 20, np.float32), (lambda b: None), 100000
+    wrapped = min(timeit.repeat(lambda: comm.on_host(buf, noop), number=n, repeat=5)) / n
+    bare = min(timeit.repeat(lambda: noop(buf), number=n, repeat=5)) / n
+    print("\nthe wrapper alone (checks, dispatch; no MPI): %.2f us per call, a bare Python call %.2f us" % (
+        wrapped * 1e6, bare * 1e6))
     print("\n## cost model (docs/distributed.md): ring all-reduce 2(N-1)/N*S/BW + 2(N-1)*alpha per bucket; weak "
           "scaling, per-rank batch = the recipe's, compute = this machine's 1-rank gradient + update time\n")
     cols = [(net, bw, lat, k) for net, (bw, lat) in NETWORKS.items() for k in SCALES]

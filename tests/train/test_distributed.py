@@ -46,7 +46,7 @@ class Trigger(Hook):
         self.config = config
 
     def on_batch_end(self, trainer, logs):
-        if getattr(trainer, "rank", 0) != self.config.on_rank:
+        if getattr(trainer, "rank", 0) != self.config.on_rank or not logs["stepped"]:
             return
         if trainer.step == self.config.signal_at:
             os.kill(os.getpid(), signal.SIGINT)
@@ -176,10 +176,15 @@ def _env():
     return env
 
 
+# a single-process run must behave as before: it never imports mpi4py
+_PLAIN = ("import sys; from nettrain.cli import main; rc = main(sys.argv[1:]); "
+          "assert 'mpi4py' not in sys.modules, 'a single-process run imported mpi4py'; sys.exit(rc)")
+
+
 def _train(ranks, recipe, out, *extra, timeout=120):
-    cmd = [sys.executable, "-m", "nettrain", "train", recipe, "--out", str(out), "--no-progress", *extra]
-    if ranks:
-        cmd = mpiexec_command(ranks) + cmd
+    args = ["train", recipe, "--out", str(out), "--no-progress", *extra]
+    cmd = mpiexec_command(ranks) + [sys.executable, "-m", "nettrain"] + args if ranks else [
+        sys.executable, "-c", _PLAIN] + args
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env())
 
 
@@ -203,6 +208,8 @@ def test_two_ranks_follow_the_one_process_trajectory(recipe, tmp_path):
     assert dist.counters["world_size"] == 2 and dist.counters["step"] == one.counters["step"] == 21
     for name, value in one.params.items():  # same global batches: equal up to float32 summation order
         np.testing.assert_allclose(dist.params[name], value, rtol=1e-5, atol=1e-6)
+    for key in ("loss", "acc", "val_loss", "val_acc"):  # logged losses and metrics are the global ones
+        assert dist.extra["history"][-1][key] == pytest.approx(one.extra["history"][-1][key], rel=1e-5)
     # rank 0 alone writes: one event file, the config, and the epoch lines once
     assert len([f for f in os.listdir(tmp_path / "two") if f.startswith("events.out")]) == 1
     assert os.path.exists(tmp_path / "two" / "config.json")
@@ -212,11 +219,14 @@ def test_two_ranks_follow_the_one_process_trajectory(recipe, tmp_path):
 @mpi
 def test_interrupted_two_rank_run_resumes_bit_exactly_on_two_ranks_and_on_one(recipe, tmp_path):
     d = tmp_path
-    args = ("--set", "dropout=0.3", "--set", "batchnorm=true")  # per-rank streams and statistics are saved too
+    # per-rank random streams and batch-norm statistics are saved too; with 2 batches per step, the
+    # stop waits for the step being accumulated
+    args = ("--set", "dropout=0.3", "--set", "batchnorm=true", "--set", "grad_accum=2")
     _ok(_train(2, recipe, d / "whole", *args))
     stopped = _train(2, recipe, d / "cut", *args, "--set", "signal_at=9")  # SIGINT on rank 1 only
     assert stopped.returncode == 130, stopped.stdout + stopped.stderr
-    assert "interrupted after 1 epochs and 3 batches (step 10)" in stopped.stdout
+    assert "interrupted after 2 epochs and 4 batches (step 10)" in stopped.stdout
+    assert load_checkpoint(d / "cut" / "last.h5").counters["micro"] == 0
     shutil.copytree(d / "cut", d / "cut1")
     _ok(_train(2, recipe, d / "cut", "--resume", "--set", "signal_at=0"))
     whole, resumed = load_checkpoint(d / "whole" / "last.h5"), load_checkpoint(d / "cut" / "last.h5")
@@ -231,7 +241,8 @@ def test_interrupted_two_rank_run_resumes_bit_exactly_on_two_ranks_and_on_one(re
     # the same checkpoint on one process: the rest of the same global batches
     _ok(_train(0, recipe, d / "cut1", "--resume", "--set", "signal_at=0"))
     ck = load_checkpoint(d / "cut1" / "last.h5")
-    assert (ck.counters["epoch"], ck.counters["step"], ck.counters["status"]) == (3, 21, "completed")
+    assert (ck.counters["epoch"], ck.counters["step"], ck.counters["status"]) == (3, 12, "completed")
+    assert whole.counters["step"] == 12  # 7 batches an epoch: 3 steps of 2 and 1 of the last batch
     assert "world_size" not in ck.counters  # written by a plain single-process Trainer
 
 

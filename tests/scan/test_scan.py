@@ -266,8 +266,9 @@ def test_random_samples_inside_scan_advance_per_step_and_per_call_and_replay_in_
 
 def test_float_step_on_int_state_raises_naming_both_dtypes():
     # Theano refuses a step whose output type differs from outputs_info; casting would truncate 0.5 -> 0
+    message = r"dtype float64 but its initial value \(outputs_info\[0\]\) has dtype int32"
     for init in (T.ones((), "int32"), T.zeros((3,), "int32")):
-        with pytest.raises(TypeError, match=r"dtype float64 but its initial value \(outputs_info\[0\]\) has dtype int32"):
+        with pytest.raises(TypeError, match=message):
             theano.scan(lambda h: h * 0.5, outputs_info=init, n_steps=9)
 
 

@@ -97,7 +97,7 @@ def fresh_cache(tmp_path, monkeypatch):
     d = str(tmp_path / "cache")
     cache.reset_cache_stats()
     cache._valid.clear()
-    monkeypatch.setattr(linker, "_cache_warned", [])
+    monkeypatch.setattr(linker, "_cache_warned", [], raising=False)
     with config.change_flags(compiledir=d, linker="c"):
         yield d
     cache._fallback.pop(d, None)

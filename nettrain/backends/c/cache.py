@@ -26,7 +26,7 @@ Rules that make it safe:
   also when the compiler itself reports it) raises :class:`CacheWriteError`; the
   C linker then runs that function with the Python linker (one warning per process).
 * Build directories and trash of killed processes (the owner host and PID are in
-  their names) are removed the first time a process opens the cache.
+  their names) are removed when a process first builds in the cache (``remove_stale``).
 """
 
 import atexit
@@ -66,6 +66,7 @@ _stats = dict(hits=0, misses=0, builds=0, rebuilt_corrupt=0, lock_waits=0, lock_
               fallbacks=0, write_failures=0, stale_removed=0)
 _valid = {}  # lib path -> stat signature already verified in this process (skips re-hashing)
 _fallback = {}  # configured compiledir -> private temporary directory used instead
+_swept = set()  # cache roots already cleared of stale builds by this process
 
 
 #: errors that mean "the cache cannot be written here", never "the code is wrong"
@@ -208,7 +209,6 @@ def cache_root():
     if want not in _fallback:
         if is_writable(want):
             _fallback[want] = None
-            _stats["stale_removed"] += len(remove_stale(want))
         else:
             tmp = tempfile.mkdtemp(prefix="nettrain-compiledir-")
             atexit.register(shutil.rmtree, tmp, True)
@@ -248,6 +248,8 @@ def remove_stale(root):
         except OSError:
             continue
         for name in names:
+            if ".tmp-" not in name and not name.startswith(".trash-"):  # the common case, checked first
+                continue
             if name.startswith(".trash-"):  # .trash-<name>-<pid>-<ns>
                 host, pid = debris.parse_owner(name.rsplit("-", 1)[0])
                 host = None  # trash names hold no host; a trash entry is garbage for every host anyway
@@ -405,6 +407,9 @@ def get_or_build(source, builder=CBuilder):
             _stats["hits"] += 1
             return lib
     _stats["misses"] += 1
+    if root not in _swept:  # the first build of this process in this cache: tidy up after killed ones
+        _swept.add(root)
+        _stats["stale_removed"] += len(remove_stale(root))
     fd = None
     if fcntl is not None:
         try:

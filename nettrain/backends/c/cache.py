@@ -231,11 +231,12 @@ def remove_stale(root):
 
     Examples
     --------
-    >>> import os, tempfile
+    >>> import os, socket, tempfile
     >>> from nettrain.backends.c.cache import remove_stale
-    >>> root = tempfile.mkdtemp(); os.makedirs(os.path.join(root, "ab", "ab" + "0" * 62 + ".tmp-host-999999999-x1"))
-    >>> [os.path.basename(p)[64:] for p in remove_stale(root)]
-    ['.tmp-host-999999999-x1']
+    >>> root, name = tempfile.mkdtemp(), "ab" + "0" * 62 + ".tmp-%s-999999999-x1" % socket.gethostname()
+    >>> os.makedirs(os.path.join(root, "ab", name))  # a build of process 999999999, which does not exist
+    >>> [os.path.basename(p) == name for p in remove_stale(root)]
+    [True]
     """
     removed = []
     try:

@@ -112,8 +112,8 @@ def test_kill_9_during_a_compile_leaves_a_build_directory_the_next_build_removes
     marker = tmp_path / "compiling"
     cc = fake_compiler(tmp_path, 'touch "%s"\nexec sleep 60' % marker)
     code = "import nettrain as th, nettrain.tensor as T\nx = T.dvector()\nth.function([x], T.exp(x) * 2 + 1)\n"
-    child = subprocess.Popen([sys.executable, "-c", code], env=env(compiledir=fresh_cache, cxx=cc, openmp=False),
-                             start_new_session=True)  # fmt: skip
+    flags = dict(compiledir=fresh_cache, cxx=cc, openmp=False, linker="c")
+    child = subprocess.Popen([sys.executable, "-c", code], env=env(**flags), start_new_session=True)
     try:
         deadline = time.time() + 60
         while not marker.exists() and child.poll() is None and time.time() < deadline:

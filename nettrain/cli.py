@@ -13,6 +13,7 @@ no compile cache at /nonexistent
 """
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -255,6 +256,18 @@ def _train_paths(args, name):
 
 def cmd_train(args):
     """``nettrain train``: resolve the config, build the recipe, train, evaluate on the test split."""
+    from . import sigint
+
+    previous = sigint.catch()  # before any work: a Ctrl-C from the first moment stops the run (exit 130)
+    try:
+        return _train(args)
+    except KeyboardInterrupt:  # e.g. while _train imports the training code
+        return _error("train", "interrupted", 130)
+    finally:
+        sigint.restore(previous)
+
+
+def _train(args):
     from .train.distributed.env import launched_by_mpi
 
     try:
@@ -282,6 +295,10 @@ def cmd_train(args):
         return _error("train", e, 2)
     except (CheckpointError, NonFiniteLossError) as e:
         return _error("train", e, 1)
+    except OSError as e:  # a full disk outside the checkpoint writer (TensorBoard events, config.json)
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise
+        return _error("train", "%s (checkpoints already written are intact)" % e, 1)
     except KeyboardInterrupt:
         return _error("train", "interrupted", 130)
     if result["status"] == "interrupted":

@@ -3,9 +3,24 @@
 from ..graph.utils import describe_value, format_trace
 
 
+def _memory_error_text(exc):
+    """NumPy's allocation failure with the exact byte count (its own message rounds it: "71.1 PiB")."""
+    shape, dtype, nbytes = (getattr(exc, k, None) for k in ("shape", "dtype", "_total_size"))
+    if shape is None or dtype is None or nbytes is None:
+        return str(exc) or "out of memory"
+    size, unit = float(nbytes), "bytes"
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if size < 1024 or unit == "EiB":
+            break
+        size /= 1024
+    return "cannot allocate %d bytes (%.1f %s) for an array of shape %s and dtype %s" % (
+        nbytes, size, unit, tuple(shape), dtype)
+
+
 def op_error_message(node, input_values, exc):
     """Explain a failure of ``node`` with the values it received."""
-    lines = ["%s: %s" % (type(exc).__name__, exc)]
+    text = _memory_error_text(exc) if isinstance(exc, MemoryError) else exc
+    lines = ["%s: %s" % ("MemoryError" if isinstance(exc, MemoryError) else type(exc).__name__, text)]
     lines.append("Apply node that caused the error: %s" % node.op)
     ins = []
     for var, val in zip(node.inputs, input_values):
@@ -36,7 +51,8 @@ def reraise_with_op(node, input_values, exc):
         raise exc
     msg = op_error_message(node, input_values, exc)
     try:
-        new = type(exc)(msg)
+        # NumPy's MemoryError subclass takes (shape, dtype): raise the plain MemoryError users catch
+        new = MemoryError(msg) if isinstance(exc, MemoryError) else type(exc)(msg)
     except Exception:  # noqa: BLE001 - exception types with odd constructors
         new = RuntimeError(msg)
     new.__nettrain_node__ = node

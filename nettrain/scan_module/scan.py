@@ -1,5 +1,7 @@
 """``scan``: Theano's loop construct, with gradients (backpropagation through time)."""
 
+import numpy as np
+
 from ..graph.basic import Constant, SharedVariable, Variable, ancestors, clone_replace
 from ..tensor.basic import as_tensor_variable, cast
 from ..tensor.type import TensorType
@@ -103,7 +105,10 @@ def scan(
         dict and/or ``until(condition)``.
     sequences : list of Variable or dict(input=x, taps=[...])
     outputs_info : list of initial values, dict(initial=x, taps=[...]) or None
-        None marks an output that is not fed back.
+        None marks an output that is not fed back.  A fed-back state keeps the dtype of
+        its initial value: a step output of the same kind is cast to it (float64 ->
+        float32, int64 -> int32, and int -> float), one of another kind (float -> int)
+        raises ``TypeError`` rather than truncate.
     non_sequences : list of Variable
     n_steps : int or scalar, optional
         Number of steps (needed when there are no sequences).
@@ -240,7 +245,14 @@ def scan(
                 % (k, o.type.ndim, st.ndim, init.type)
             )
         if o.type.dtype != st.dtype:
-            o = cast(o, st.dtype)  # the state keeps the dtype of its initial value (no float64 surprise)
+            if not np.can_cast(o.type.dtype, st.dtype, casting="same_kind"):
+                raise TypeError(
+                    "scan: output %d of the step has dtype %s but its initial value (outputs_info[%d]) has dtype "
+                    "%s: the state would be truncated to %s at every step. Give an initial value of dtype %s "
+                    "(e.g. T.cast(init, '%s')) or cast the step's output to %s explicitly"
+                    % (k, o.type.dtype, k, st.dtype, st.dtype, o.type.dtype, o.type.dtype, st.dtype)
+                )
+            o = cast(o, st.dtype)  # same kind: the state keeps its initial value's dtype (no float64 surprise)
         state_outs.append(o)
     upd_outs = []
     for v in shared_updated:

@@ -28,14 +28,20 @@ JSON values follow Python's ``json`` (integers of any size, exact float repr,
 ``Generator``/``BitGenerator``/``RandomState`` (the bit generator's ``state`` dict,
 so PCG64's 128-bit integers and Philox's counter arrays round-trip exactly).
 
-Writes go to ``<path>.tmp-<pid>`` in the same directory, are flushed and fsynced,
-then published with ``os.replace``; the checkpoint being replaced is kept as
-``<path>.prev``.  A crash at any moment leaves the previous checkpoint loadable.
+The file is built in memory (HDF5's core driver), then written with plain ``os.write`` to
+``<path>.tmp-<host>-<pid>`` in the same directory, fsynced and published with ``os.replace``;
+the checkpoint being replaced is kept as ``<path>.prev``.  A crash at any moment leaves the
+previous checkpoint loadable, and a full disk is an ordinary error (:class:`CheckpointWriteError`,
+naming the last good checkpoint), never a failure inside HDF5 (whose error paths on a full disk
+can crash the process).  Temporaries of killed writers are removed by
+:func:`remove_stale_temporaries` (the Trainer calls it when it opens a run directory).
 Files are opened with HDF5 file locking off (it hangs or fails on network drives);
 the atomic rename is what protects readers.
 """
 
+import errno
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -44,8 +50,10 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
+from .. import debris
 from .checkpoint_format import (  # noqa: F401  (errors re-exported: they are part of this module's API)
     CheckpointError,
+    CheckpointWriteError,
     IncompatibleCheckpointError,
     _decode,
     _encode,
@@ -57,11 +65,13 @@ __all__ = [
     "FORMAT_VERSION",
     "Checkpoint",
     "CheckpointError",
+    "CheckpointWriteError",
     "IncompatibleCheckpointError",
     "save_checkpoint",
     "load_checkpoint",
     "check_compatible",
     "inspect_checkpoint",
+    "remove_stale_temporaries",
 ]
 
 FORMAT_VERSION = 1
@@ -146,15 +156,20 @@ def _fsync_dir(directory):
 
 def _keep_previous(path):
     """Atomically make ``<path>.prev`` a copy of ``path`` while ``path`` stays in place."""
-    prev, tmp = path + ".prev", "%s.prev.tmp-%d" % (path, os.getpid())
+    prev, tmp = path + ".prev", "%s.prev.tmp-%s" % (path, debris.owner_tag())
     if os.path.exists(tmp):
         os.remove(tmp)
     try:
-        os.link(path, tmp)  # a hard link: no copy, and ``path`` never disappears
-    except OSError:  # file systems without hard links
-        shutil.copyfile(path, tmp)
-        _fsync(tmp)
-    os.replace(tmp, prev)
+        try:
+            os.link(path, tmp)  # a hard link: no copy, and ``path`` never disappears
+        except OSError:  # file systems without hard links
+            shutil.copyfile(path, tmp)
+            _fsync(tmp)
+        os.replace(tmp, prev)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def save_checkpoint(path, *, params, optimizer=None, rng=None, counters=None, data_state=None, schedule=None,
@@ -196,39 +211,126 @@ def save_checkpoint(path, *, params, optimizer=None, rng=None, counters=None, da
     """
     path = os.path.abspath(os.fspath(path))
     directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    tmp = "%s.tmp-%d" % (path, os.getpid())
     try:
-        with _open(tmp, "w") as f:
-            f.create_dataset("format_version", data=np.int64(FORMAT_VERSION))
-            from .. import __version__
+        os.makedirs(directory, exist_ok=True)
+        image = _image(params=params, optimizer=optimizer, rng=rng, counters=counters, data_state=data_state,
+                       schedule=schedule, hooks=hooks, config=config, extra=extra)
+        _publish(path, image, keep_previous)
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
+    return path
 
-            f.create_dataset("producer", data="nettrain " + __version__, dtype=_STR)
-            _write_arrays(f.create_group("params", track_order=True), params, "params")
-            _write_arrays(f.create_group("optimizer", track_order=True), optimizer or {}, "optimizer")
-            arrays = {}
-            rng_group = f.create_group("rng", track_order=True)
-            for name, state in (rng or {}).items():
-                _write_json(rng_group, _escape(name), state, arrays)
-            parts = dict(counters=counters, data=data_state, schedule=schedule, hooks=hooks, config=config)
-            for name, value in parts.items():
-                _write_json(f, name, {} if value is None else value, arrays)
-            _write_json(f, "extra", extra, arrays)
-            arrays_group = f.create_group("arrays", track_order=True)
-            for key, arr in arrays.items():
-                arrays_group.create_dataset(key, data=arr)
-            f.flush()
-            f.create_dataset("checksum", data=_digest(f), dtype=_STR)
-        _fsync(tmp)
+
+def _image(*, params, optimizer, rng, counters, data_state, schedule, hooks, config, extra):
+    """The checkpoint file, built in memory (``io.BytesIO``: no disk I/O inside HDF5)."""
+    from .. import __version__
+
+    buffer = io.BytesIO()  # faster than HDF5's core driver, which grows its buffer 64 KiB at a time
+    with _open(buffer, "w") as f:
+        f.create_dataset("format_version", data=np.int64(FORMAT_VERSION))
+        f.create_dataset("producer", data="nettrain " + __version__, dtype=_STR)
+        _write_arrays(f.create_group("params", track_order=True), params, "params")
+        _write_arrays(f.create_group("optimizer", track_order=True), optimizer or {}, "optimizer")
+        arrays = {}
+        rng_group = f.create_group("rng", track_order=True)
+        for key, state in (rng or {}).items():
+            _write_json(rng_group, _escape(key), state, arrays)
+        parts = dict(counters=counters, data=data_state, schedule=schedule, hooks=hooks, config=config)
+        for key, value in parts.items():
+            _write_json(f, key, {} if value is None else value, arrays)
+        _write_json(f, "extra", extra, arrays)
+        arrays_group = f.create_group("arrays", track_order=True)
+        for key, arr in arrays.items():
+            arrays_group.create_dataset(key, data=arr)
+        f.create_dataset("checksum", data=_digest(f), dtype=_STR)
+    return buffer
+
+
+def _write_file(path, buffer):
+    """Create ``path`` (it must not exist) holding the bytes of ``buffer``, fsynced; a full disk raises OSError."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with buffer.getbuffer() as data:
+            done = 0
+            while done < len(data):
+                done += os.write(fd, data[done : done + (1 << 26)])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _publish(path, image, keep_previous):
+    """Write ``image`` to a temporary beside ``path``, then rename it over ``path`` (keeping ``.prev``)."""
+    tmp = "%s.tmp-%s" % (path, debris.owner_tag())
+    if os.path.lexists(tmp):  # our own leftover (an earlier write of this process failed)
+        os.remove(tmp)
+    try:
+        _write_file(tmp, image)
         if keep_previous and os.path.exists(path):
             _keep_previous(path)
         os.replace(tmp, path)
-        _fsync_dir(directory)
     except BaseException:
-        if os.path.exists(tmp):
+        try:
             os.remove(tmp)
+        except OSError:
+            pass
         raise
-    return path
+    _fsync_dir(os.path.dirname(path))
+
+
+def _write_error(path, exc):
+    """A :class:`CheckpointWriteError` naming what failed and the newest checkpoint still on disk."""
+    last_good, position = None, ""
+    for candidate in (path, path + ".prev"):
+        try:
+            counters = load_checkpoint(candidate).counters
+        except CheckpointError:
+            continue
+        last_good = candidate
+        if "epoch" in counters and "step" in counters:
+            position = " (epoch %s, step %s)" % (counters["epoch"], counters["step"])
+        break
+    what = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+            errno.EROFS: "read-only file system"}.get(exc.errno, exc.strerror or str(exc))  # fmt: skip
+    return CheckpointWriteError(
+        "%s: checkpoint %s not written, last good one is %s%s"
+        % (what, path, last_good + position if last_good else "none (no checkpoint on disk yet)",
+           "" if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else " (%s)" % exc),
+        errno=exc.errno, last_good=last_good)  # fmt: skip
+
+
+def remove_stale_temporaries(directory):
+    """Remove checkpoint temporaries (``*.tmp-<host>-<pid>``) that killed writers left in ``directory``.
+
+    Returns the paths removed.  A temporary is removed when its writer is gone (see
+    :mod:`nettrain.debris`); those of live processes are left alone.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from nettrain.train.checkpoint import remove_stale_temporaries
+    >>> d = tempfile.mkdtemp(); open(os.path.join(d, "last.h5.tmp-999999999"), "w").close()
+    >>> [os.path.basename(p) for p in remove_stale_temporaries(d)]
+    ['last.h5.tmp-999999999']
+    """
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        stem, sep, owner = name.rpartition(".tmp-")
+        if not sep or not stem.endswith((".h5", ".hdf5", ".prev")):
+            continue
+        host, pid = debris.parse_owner(owner)
+        full = os.path.join(directory, name)
+        try:
+            mtime = os.lstat(full).st_mtime
+        except OSError:
+            continue
+        if debris.owner_gone(host, pid, mtime) and debris.remove(full):
+            removed.append(full)
+    return removed
 
 
 def load_checkpoint(path, verify=True):

@@ -12,6 +12,18 @@ class CheckpointError(Exception):
     """A checkpoint file is missing, unreadable, corrupt or of an unknown format."""
 
 
+class CheckpointWriteError(CheckpointError, OSError):
+    """A checkpoint could not be written (e.g. no space left on device); the previous one is intact.
+
+    Also an ``OSError``: ``errno`` is the operating system's error number; ``last_good`` is the
+    path of the newest checkpoint still on disk (None when there is none).
+    """
+
+    def __init__(self, message, errno=None, last_good=None):
+        super().__init__(message)
+        self.errno, self.last_good = errno, last_good
+
+
 class IncompatibleCheckpointError(CheckpointError):
     """Checkpoint arrays do not match the model; ``missing``, ``unexpected`` and ``mismatched`` list them all."""
 

@@ -8,10 +8,12 @@ continues without duplicates.
 tensorboardX is imported only when a logger is enabled (it takes about a second).
 """
 
+import errno
 import json
 import os
 import struct
 import time
+import warnings
 
 import numpy as np
 
@@ -78,8 +80,29 @@ class TensorBoardLogger:
         """The tensorboardX ``SummaryWriter`` (None when disabled) for anything not wrapped here."""
         return self._writer
 
+    def _check(self):
+        """Raise the error that stopped tensorboardX's writer thread (e.g. a full disk).
+
+        The thread dies on a write error; events then pile up in its bounded queue and the next
+        ``add_*`` would block forever.  Flushing the event file in this thread raises that error here.
+        """
+        events = getattr(getattr(self._writer, "file_writer", None), "event_writer", None)
+        worker = getattr(events, "_worker", None)
+        if worker is None or worker.is_alive() or getattr(events, "_closed", True):
+            return
+        self._abandon(events)
+        events._ev_writer.flush()  # raises the OSError (ENOSPC, ...) again, now in the caller's thread
+        raise OSError(errno.EIO, "the TensorBoard event writer of %s stopped" % self.logdir)
+
+    def _abandon(self, events):
+        """Drop a writer whose thread died: nothing reads its queue, so never wait for it (at exit either)."""
+        self._writer = None
+        events._closed = True
+        events._event_queue.cancel_join_thread()
+
     def scalar(self, tag, value, step):
         """Log one number."""
+        self._check()
         if self._writer is not None:
             self._writer.add_scalar(tag, float(value), int(step))
 
@@ -92,6 +115,7 @@ class TensorBoardLogger:
         """Log the distribution of an array's finite values (skipped when it has none)."""
         if self._writer is None:
             return
+        self._check()
         values = np.asarray(values, dtype=np.float64).ravel()
         values = values[np.isfinite(values)]  # tensorboardX fails on NaN/Inf; the NaN guard reports them
         if values.size:
@@ -111,6 +135,7 @@ class TensorBoardLogger:
 
     def text(self, tag, text, step=0):
         """Log Markdown text."""
+        self._check()
         if self._writer is not None:
             self._writer.add_text(tag, str(text), int(step))
 
@@ -126,6 +151,7 @@ class TensorBoardLogger:
         float are logged as their ``str``.  ``metrics`` (``{tag: number}``) are also logged
         as scalars, which the HParams tab reads.
         """
+        self._check()
         if self._writer is None:
             return
         from tensorboardX.summary import hparams as hparams_summary
@@ -141,11 +167,16 @@ class TensorBoardLogger:
 
     def flush(self):
         """Write pending events to disk."""
+        self._check()
         if self._writer is not None:
             self._writer.flush()
 
     def close(self):
         """Flush and close the event file; further calls are no-ops."""
+        try:
+            self._check()
+        except OSError as e:  # close runs in ``finally`` blocks: warn, and let the error in flight win
+            warnings.warn("TensorBoard events of %s were lost: %s" % (self.logdir, e), RuntimeWarning)
         if self._writer is not None:
             self._writer.close()
             self._writer = None

@@ -47,7 +47,9 @@ from ..graph.basic import SharedVariable
 from ..tensor.basic import cast, tensor
 from ..tensor.gradient import grad
 from . import hooks as H
+from .. import sigint
 from .checkpoint import Checkpoint, IncompatibleCheckpointError, check_compatible, load_checkpoint, save_checkpoint
+from .checkpoint import remove_stale_temporaries
 from .data import ArrayDataset, DataLoader
 from .recipe import TRAINER_DEFAULTS, ConfigError, RecipeError
 
@@ -467,11 +469,14 @@ class Trainer:
             self.load_checkpoint(resume)
         if self.out_dir is not None and self.writes_files:
             os.makedirs(self.out_dir, exist_ok=True)
+            remove_stale_temporaries(self.out_dir)  # of writers killed in an earlier run
             with open(os.path.join(self.out_dir, "config.json"), "w") as fh:
                 json.dump(self.config, fh, indent=2, sort_keys=True, default=repr)
         self.status, self.should_stop, self._interrupted = "running", False, False
         result = {"test": None}
         previous = self._install_sigint()
+        if sigint.pending():  # a Ctrl-C before this point (``nettrain train`` catches it from its start)
+            self._interrupted = True
         if resume is not None and self.epoch >= self.epochs:
             self.message("nothing to train: %d of %d epochs done (raise --epochs to train more)"
                          % (self.epoch, self.epochs))

@@ -262,3 +262,20 @@ def test_random_samples_inside_scan_advance_per_step_and_per_call_and_replay_in_
     srng.seed(7)
     o3, _ = f(xv)
     np.testing.assert_allclose(o3, o1)
+
+
+def test_float_step_on_int_state_raises_naming_both_dtypes():
+    # Theano refuses a step whose output type differs from outputs_info; casting would truncate 0.5 -> 0
+    message = r"dtype float64 but its initial value \(outputs_info\[0\]\) has dtype int32"
+    for init in (T.ones((), "int32"), T.zeros((3,), "int32")):
+        with pytest.raises(TypeError, match=message):
+            theano.scan(lambda h: h * 0.5, outputs_info=init, n_steps=9)
+
+
+def test_same_kind_step_output_is_cast_to_the_state_dtype():
+    x = T.fvector("x")
+    s, _ = theano.scan(lambda v, h: h + v * np.float64(0.5), sequences=x, outputs_info=T.zeros((), "float32"))
+    assert s.dtype == "float32"
+    np.testing.assert_allclose(theano.function([x], s)(np.ones(3, "float32")), [0.5, 1.0, 1.5])
+    s, _ = theano.scan(lambda h: h * 2, outputs_info=T.ones((), "int32"), n_steps=3)
+    assert s.dtype == "int32" and theano.function([], s)().tolist() == [2, 4, 8]

@@ -230,3 +230,22 @@ def test_tril_triu_grad(fn):
 def test_tril_rejects_vectors():
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         T.tril(T.dvector())
+
+
+# ------------------------------------------------------------------- out of memory
+@pytest.mark.parametrize("linker", ["py", "c"])
+def test_petabyte_alloc_and_repeat_raise_memory_error_with_shape_and_bytes(linker):
+    # users catch MemoryError; a RuntimeError("MemoryError: ...") would slip past them
+    x, n = T.dvector("x"), T.lscalar("n")
+    mode = theano.Mode(linker=linker)
+    cases = [
+        (T.alloc(0.0, n, n), [10**8], r"80000000000000000 bytes \(71\.1 PiB\) for an array of shape "
+                                      r"\(100000000, 100000000\) and dtype float64"),
+        (T.repeat(x, n), [[1.0, 2.0], 10**16], r"160000000000000000 bytes \(142\.1 PiB\) for an array of shape "
+                                               r"\(20000000000000000,\)"),
+    ]
+    for out, values, message in cases:
+        f = theano.function([x, n] if len(values) == 2 else [n], out, mode=mode)
+        with pytest.raises(MemoryError, match=message) as info:
+            f(*values)
+        assert type(info.value) is MemoryError and "Apply node that caused the error" in str(info.value)

@@ -22,6 +22,11 @@ Rules that make it safe:
   ``lib.so``; anything else is a miss and is rebuilt.
 * An unwritable cache directory falls back, with one warning, to a private
   temporary directory (entries already in the read-only directory still hit).
+* A build that cannot be written (disk full, quota, read-only: ``WRITE_ERRNOS``,
+  also when the compiler itself reports it) raises :class:`CacheWriteError`; the
+  C linker then runs that function with the Python linker (one warning per process).
+* Build directories and trash of killed processes (the owner host and PID are in
+  their names) are removed when a process first builds in the cache (``remove_stale``).
 """
 
 import atexit
@@ -32,7 +37,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import sys
 import sysconfig
 import tempfile
@@ -46,24 +50,35 @@ try:
 except ImportError:  # Windows: no flock; atomic publish alone keeps the cache correct
     fcntl = None
 
+from ... import debris
 from ...configdefaults import config
 
 __all__ = [
-    "CompileCacheWarning", "FORMAT", "cache_key", "get_or_build", "cache_stats", "reset_cache_stats", "list_entries",
-    "clear_cache", "cache_root", "entry_dir", "lock_path", "check_entry", "toolchain_info", "is_writable", "CBuilder",
+    "CompileCacheWarning", "CacheWriteError", "WRITE_ERRNOS", "FORMAT", "cache_key", "get_or_build", "cache_stats",
+    "reset_cache_stats", "list_entries", "clear_cache", "cache_root", "entry_dir", "lock_path", "check_entry",
+    "toolchain_info", "is_writable", "remove_stale", "CBuilder",
 ]  # fmt: skip
 
 FORMAT = 1  # bump when the layout or meta.json changes: old entries then simply miss
 LOCK_TIMEOUT = 120.0  # seconds to wait for another process's build before building ourselves
 
 _stats = dict(hits=0, misses=0, builds=0, rebuilt_corrupt=0, lock_waits=0, lock_timeouts=0, unlocked_builds=0,
-              fallbacks=0)
+              fallbacks=0, write_failures=0, stale_removed=0)
 _valid = {}  # lib path -> stat signature already verified in this process (skips re-hashing)
 _fallback = {}  # configured compiledir -> private temporary directory used instead
+_swept = set()  # cache roots already cleared of stale builds by this process
+
+
+#: errors that mean "the cache cannot be written here", never "the code is wrong"
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 
 
 class CompileCacheWarning(UserWarning):
     """The compile cache could not be used as configured (nettrain still works)."""
+
+
+class CacheWriteError(OSError):
+    """A build could not be written to the compile cache (disk full, quota, read-only file system)."""
 
 
 def cache_stats():
@@ -209,6 +224,50 @@ def cache_root():
     return tmp, [want] if os.path.isdir(want) else []
 
 
+def remove_stale(root):
+    """Remove unfinished builds (``<key>.tmp-<host>-<pid>-*``) and trash of processes that are gone.
+
+    Returns the paths removed; see :mod:`nettrain.debris` for when an owner counts as gone.
+
+    Examples
+    --------
+    >>> import os, socket, tempfile
+    >>> from nettrain.backends.c.cache import remove_stale
+    >>> root, name = tempfile.mkdtemp(), "ab" + "0" * 62 + ".tmp-%s-999999999-x1" % socket.gethostname()
+    >>> os.makedirs(os.path.join(root, "ab", name))  # a build of process 999999999, which does not exist
+    >>> [os.path.basename(p) == name for p in remove_stale(root)]
+    [True]
+    """
+    removed = []
+    try:
+        shards = [os.path.join(root, s) for s in os.listdir(root) if len(s) == 2]
+    except OSError:
+        return removed
+    for shard in shards:
+        try:
+            names = os.listdir(shard)
+        except OSError:
+            continue
+        for name in names:
+            if ".tmp-" not in name and not name.startswith(".trash-"):  # the common case, checked first
+                continue
+            if name.startswith(".trash-"):  # .trash-<name>-<pid>-<ns>
+                host, pid = debris.parse_owner(name.rsplit("-", 1)[0])
+                host = None  # trash names hold no host; a trash entry is garbage for every host anyway
+            elif _is_key(name[:64]) and name[64:].startswith(".tmp-"):  # <key>.tmp-<host>-<pid>-<random>
+                host, pid = debris.parse_owner(name[69:].rsplit("-", 1)[0])
+            else:
+                continue
+            path = os.path.join(shard, name)
+            try:
+                mtime = os.lstat(path).st_mtime
+            except OSError:
+                continue
+            if debris.owner_gone(host, pid, mtime) and debris.remove(path):
+                removed.append(path)
+    return removed
+
+
 # ---------------------------------------------------------------- validation
 
 
@@ -349,6 +408,9 @@ def get_or_build(source, builder=CBuilder):
             _stats["hits"] += 1
             return lib
     _stats["misses"] += 1
+    if root not in _swept:  # the first build of this process in this cache: tidy up after killed ones
+        _swept.add(root)
+        _stats["stale_removed"] += len(remove_stale(root))
     fd = None
     if fcntl is not None:
         try:
@@ -379,8 +441,18 @@ def get_or_build(source, builder=CBuilder):
 
 def _build(root, key, source, builder):
     d = entry_dir(key, root)
-    os.makedirs(os.path.dirname(d), exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="%s.tmp-%s-%d-" % (key, socket.gethostname(), os.getpid()), dir=os.path.dirname(d))
+    try:
+        os.makedirs(os.path.dirname(d), exist_ok=True)
+        return _build_into(root, key, source, builder, d)
+    except OSError as e:
+        if e.errno not in WRITE_ERRNOS or isinstance(e, CacheWriteError):
+            raise
+        _stats["write_failures"] += 1
+        raise CacheWriteError(e.errno, "cannot write to the compile cache %s: %s" % (root, e.strerror or e)) from e
+
+
+def _build_into(root, key, source, builder, d):
+    tmp = tempfile.mkdtemp(prefix="%s.tmp-%s-" % (key, debris.owner_tag()), dir=os.path.dirname(d))
     try:
         src, lib = os.path.join(tmp, "mod" + builder.suffix), os.path.join(tmp, builder.artifact)
         with open(src, "w") as f:

@@ -6,6 +6,7 @@ content key (source, compiler, flags, platform) into ``config.compiledir``.
 The cache module (``cache.py``) owns keys, locking and atomic publication.
 """
 
+import errno
 import functools
 import os
 import shutil
@@ -88,7 +89,20 @@ def run_compiler(src_path, out_path, flags=None):
     except subprocess.TimeoutExpired:
         raise CompileError("C compilation timed out after %d s: %s" % (COMPILE_TIMEOUT, " ".join(cmd))) from None
     if r.returncode != 0:
+        disk_error(r.stderr)
         raise CompileError("C compilation failed:\n%s\n%s" % (" ".join(cmd), r.stderr[-4000:]))
+
+
+#: how compilers and linkers report a write failure (the C library's strerror texts)
+_DISK_ERRORS = {os.strerror(e): e for e in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)}
+
+
+def disk_error(log):
+    """Raise OSError when a compiler's ``log`` says it could not write (disk full): not a code bug."""
+    for text, code in _DISK_ERRORS.items():
+        if text in log:
+            line = next(ln for ln in log.splitlines() if text in ln)
+            raise OSError(code, "the compiler could not write its output: %s" % line.strip())
 
 
 def build_library(source, cdef):

@@ -21,6 +21,7 @@ from . import nnet as _nnet  # noqa: F401 - registers softmax / crossentropy ker
 from . import pool as _pool  # noqa: F401 - registers pooling kernels
 from . import reduction as _reduction  # noqa: F401 - registers CAReduce kernels
 from . import shape_ops as _shape_ops  # noqa: F401 - registers subtensor / shape kernels
+from .cache import CacheWriteError, CompileCacheWarning
 from .compiler import CompileError, available, build_library
 from .registry import NAME, c_kernel
 from .table import PRELUDE
@@ -31,6 +32,7 @@ from .table import PRELUDE
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _warned = []
+_cache_warned = []
 
 
 @functools.lru_cache(maxsize=None)
@@ -88,6 +90,15 @@ class CLinker:
         except CompileError as e:
             # a bug in nettrain's code generation: keep the program running
             warnings.warn("C kernels failed to compile; using the Python linker.\n%s" % e, RuntimeWarning)
+            return PythonLinker().make_thunk(fgraph, input_cells, allow_gc)
+        except CacheWriteError as e:
+            # the policy for a full (or read-only) cache: every function needing new C code runs with the Python
+            # linker, same results; one warning per process; builds are retried for later functions
+            if not _cache_warned:
+                _cache_warned.append(e)
+                warnings.warn("%s; functions that need new C code run with the Python linker (same results, "
+                              "slower) until the compile cache can be written again (NETTRAIN_FLAGS=compiledir=... "
+                              "chooses another place)" % e, CompileCacheWarning, stacklevel=4)  # fmt: skip
             return PythonLinker().make_thunk(fgraph, input_cells, allow_gc)
         run = make_runner(steps, runners)
         run.library = keep  # the library stays loaded while the function lives

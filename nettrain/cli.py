@@ -176,6 +176,8 @@ def _add_train(sub):
                    help="change a config value, type checked against the recipe's default (repeatable); "
                         "trainer settings too, e.g. --set early_stopping=5 --set grad_accum=2")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars (also off when not a terminal)")
+    p.add_argument("--profile", action="store_true", help="profile the step functions: profile.txt in the run "
+                   "directory, totals in TensorBoard (same as --set profile=true)")
     p.set_defaults(func=cmd_train)
 
 
@@ -262,6 +264,7 @@ def cmd_train(args):
         out, ckpt_path = _train_paths(args, recipe.name)
         ckpt = load_checkpoint(ckpt_path) if ckpt_path else None
         flags = [(k, getattr(args, k)) for k in ("epochs", "batch_size", "lr", "seed") if getattr(args, k) is not None]
+        flags += [("profile", True)] if args.profile else []
         config = resolve_config(recipe.config, flags + list(args.set), base=ckpt.config if ckpt else None)
         trainer = Trainer.from_recipe(recipe, config, out_dir=out, progress=False if args.no_progress else None)
         _check_writable(out)  # after every other check, so a failed command leaves no empty directory

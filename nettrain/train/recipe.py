@@ -65,6 +65,8 @@ TRAINER_DEFAULTS = dict(
     stop_on_nan=True,  # stop with a clear error when the loss becomes NaN or Inf
     log_every=10,  # TensorBoard train/batch_loss every N optimizer steps
     histogram_every=5,  # parameter histograms every N epochs (0: off)
+    nan_guard=False,  # run the training step under NanGuardMode: the first NaN/Inf names its node and line
+    profile=False,  # profile the step functions: profile.txt in the run directory, totals in TensorBoard
 )
 REQUIRED = ("epochs", "batch_size", "lr", "seed")
 

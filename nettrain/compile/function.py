@@ -359,6 +359,7 @@ class Function:
             self._run, cells = linker.make_thunk(fg, in_cells, allow_gc=config.allow_gc)
         if prof is not None:
             self._run = prof.wrap_run(self._run)
+        self._run = maker.mode.wrap_run(self, self._run)
         self._linker = linker  # for tests and debugging (e.g. its last_source)
         self.storage_map = cells  # variable -> one-element cell, for introspection
         outs = fg.outputs

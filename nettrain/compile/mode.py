@@ -59,6 +59,10 @@ class Mode:
         """
         return None
 
+    def wrap_run(self, function, run):
+        """The whole-call runner of ``function`` (DebugMode adds its graph-level checks); plain: ``run``."""
+        return run
+
     def optimize(self, fgraph):
         """Rewrite ``fgraph`` in place according to this mode."""
         try:

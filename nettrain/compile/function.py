@@ -228,7 +228,8 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_defa
     f_inputs = [memo[v] for v in in_vars] + shared_vars
     fgraph = FunctionGraph(f_inputs, f_outputs)
     mode_obj = get_mode(mode)
-    mode_obj.optimize(fgraph)
+    with config.change_flags(compute_test_value="off"):  # rewrites build nodes without test values
+        mode_obj.optimize(fgraph)
 
     maker = FunctionMaker(
         specs=specs, outs=outs, kind=kind, keys=keys, fgraph=fgraph, mode=mode_obj, shared_vars=shared_vars,

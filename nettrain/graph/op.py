@@ -1,6 +1,8 @@
 """The Op base class: value equality from ``__props__`` and the op protocol."""
 
+from ..configdefaults import config
 from .basic import Apply, Variable
+from .test_value import compute_test_value
 
 
 class Op:
@@ -41,6 +43,8 @@ class Op:
 
     def __call__(self, *inputs, **kwargs):
         node = self.make_node(*inputs, **kwargs)
+        if config.compute_test_value != "off":
+            compute_test_value(node, config.compute_test_value)
         if self.default_output is not None:
             return node.outputs[self.default_output]
         if len(node.outputs) == 1:

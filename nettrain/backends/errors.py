@@ -47,7 +47,7 @@ def _high_detail(node, input_values):
             val = val.get()
         if isinstance(val, (np.ndarray, np.generic)) and val.size and val.dtype.kind in "biuf":
             a = np.asarray(val)
-            lines.append("  %s: min %r, max %r, mean %r, NaN %d, Inf %d" % (
+            lines.append("  %s: min %.6g, max %.6g, mean %.6g, NaN %d, Inf %d" % (
                 var, a.min(), a.max(), a.mean(), int(np.isnan(a).sum()) if a.dtype.kind == "f" else 0,
                 int(np.isinf(a).sum()) if a.dtype.kind == "f" else 0))
         else:

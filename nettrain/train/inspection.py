@@ -5,7 +5,8 @@
 its node and the line of the model code that built it); ``profile=True``
 profiles the training and evaluation steps and, at the end of training,
 writes ``profile.txt`` into the run directory and the totals to TensorBoard
-(``profile/<step function>/<figure>``).
+(``profile/<step function>/<figure>``).  Every run with a run directory also
+writes its compiled training step to TensorBoard's Graphs tab.
 """
 
 import os
@@ -23,6 +24,19 @@ def step_options(settings, train=True):
     if settings.get("profile"):
         opts["profile"] = True
     return opts
+
+
+class GraphToTensorBoard(Hook):
+    """The compiled training step in TensorBoard's Graphs tab (written once, when a run starts)."""
+
+    order = 60  # after TensorBoard (50) made its writer
+
+    def on_train_begin(self, trainer):
+        from .tbgraph import write_graph
+
+        tb = next((h for h in trainer.hooks if type(h).__name__ == "TensorBoard"), None)
+        if tb is not None and tb.logger is not None and trainer._train_fn is not None and not trainer.resumed_from:
+            write_graph(tb.logger, trainer._train_fn)
 
 
 class ProfileReport(Hook):

@@ -49,7 +49,7 @@ from ..tensor.gradient import grad
 from . import hooks as H
 from .checkpoint import Checkpoint, IncompatibleCheckpointError, check_compatible, load_checkpoint, save_checkpoint
 from .data import ArrayDataset, DataLoader
-from .inspection import ProfileReport, step_options
+from .inspection import GraphToTensorBoard, ProfileReport, step_options
 from .recipe import TRAINER_DEFAULTS, ConfigError, RecipeError
 
 __all__ = ["Trainer"]
@@ -179,6 +179,7 @@ class Trainer:
         if self.out_dir is not None:
             hooks.append(H.TensorBoard(self.out_dir, s["log_every"], s["histogram_every"]))
             hooks.append(H.ModelCheckpoint(self.out_dir, s["checkpoint_every"], s["checkpoint_every_steps"], monitor))
+            hooks.append(GraphToTensorBoard())
         if s["profile"]:
             hooks.append(ProfileReport(self.out_dir))
         if self.verbose:

@@ -195,10 +195,13 @@ def _add_eval(sub):
 
 
 def _add_inspect(sub):
-    p = sub.add_parser("inspect", help="summarize a checkpoint",
+    p = sub.add_parser("inspect", help="summarize a checkpoint, or a recipe's model",
                        description="Verify a checkpoint (checksum, format) and list its counters, config keys, "
-                                   "random states, parameters and optimizer slots.")  # fmt: skip
-    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint file")
+                                   "random states, parameters and optimizer slots; or, given a recipe file "
+                                   "(.py), print its model's layers, output shapes and parameter counts.")  # fmt: skip
+    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint file, or a recipe file (.py)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a recipe config value (with a recipe file)")
     p.set_defaults(func=cmd_inspect)
 
 
@@ -269,6 +272,9 @@ def cmd_train(args):
         trainer = Trainer.from_recipe(recipe, config, out_dir=out, progress=False if args.no_progress else None)
         _check_writable(out)  # after every other check, so a failed command leaves no empty directory
         print("%s %s -> %s" % ("resuming" if ckpt else "training", recipe.name, out), flush=True)
+        from .train.inspection import model_summary
+
+        print(model_summary(trainer), flush=True)
         result = trainer.fit(resume=ckpt)
     except (_UsageError, RecipeError, ConfigError) as e:
         return _error("train", e, 2)
@@ -315,10 +321,29 @@ def cmd_inspect(args):
     """``nettrain inspect``: a verified summary of a checkpoint."""
     from .train import CheckpointError, inspect_checkpoint
 
+    if args.checkpoint.endswith(".py"):
+        return _inspect_recipe(args)
     try:
         print(inspect_checkpoint(args.checkpoint))
     except CheckpointError as e:
         return _error("inspect", e, 1)
+    return 0
+
+
+def _inspect_recipe(args):
+    """``nettrain inspect RECIPE``: the model summary of a recipe (its data gives the input shape)."""
+    from .train import ConfigError, RecipeError, Trainer
+    from .train.inspection import model_summary
+    from .train.recipe import load_recipe, resolve_config
+
+    try:
+        recipe = load_recipe(args.checkpoint)
+        trainer = Trainer.from_recipe(recipe, resolve_config(recipe.config, list(args.set)), progress=False,
+                                      verbose=False)  # fmt: skip
+        print("%s: %s" % (recipe.name, type(trainer.model).__name__))
+        print(model_summary(trainer))
+    except (RecipeError, ConfigError) as e:
+        return _error("inspect", e, 2)
     return 0
 
 

@@ -234,6 +234,15 @@ class Layer:
         """Number of scalar entries in the parameters."""
         return int(sum(v.get_value(borrow=True).size for v in self.params(trainable)))
 
+    def summary(self, input_shape, dtype=None, file=None):
+        """Print the layers, output shapes, parameter counts and bytes (:func:`nettrain.layers.summary.summary`).
+
+        ``input_shape`` is one sample's shape, without the batch dimension.
+        """
+        from .summary import summary
+
+        print(summary(self, input_shape, dtype), file=file)
+
     def initialize(self, seed):
         """Re-initialize every parameter below this layer from ``seed``.
 

@@ -26,6 +26,16 @@ def step_options(settings, train=True):
     return opts
 
 
+def model_summary(trainer):
+    """The model's summary table for the shape and dtype of the trainer's data."""
+    import numpy as np
+
+    from ..layers.summary import summary
+
+    x = np.asarray(trainer.loader.dataset[np.arange(1)][0])
+    return summary(trainer.model, x.shape[1:], x.dtype.name)
+
+
 class GraphToTensorBoard(Hook):
     """The compiled training step in TensorBoard's Graphs tab (written once, when a run starts)."""
 

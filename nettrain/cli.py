@@ -259,6 +259,7 @@ def _train_paths(args, name):
 
 def cmd_train(args):
     """``nettrain train``: resolve the config, build the recipe, train, evaluate on the test split."""
+    from .compile.nanguardmode import NanGuardError
     from .train import CheckpointError, ConfigError, NonFiniteLossError, RecipeError, Trainer, load_checkpoint
     from .train.recipe import load_recipe, resolve_config
 
@@ -278,7 +279,7 @@ def cmd_train(args):
         result = trainer.fit(resume=ckpt)
     except (_UsageError, RecipeError, ConfigError) as e:
         return _error("train", e, 2)
-    except (CheckpointError, NonFiniteLossError) as e:
+    except (CheckpointError, NonFiniteLossError, NanGuardError) as e:
         return _error("train", e, 1)
     except KeyboardInterrupt:
         return _error("train", "interrupted", 130)

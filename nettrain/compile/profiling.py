@@ -213,12 +213,14 @@ class ProfileStats:
         shown = order if n_nodes is None else order[:n_nodes]
         lines.append("  Nodes (%d of %d, slowest first):" % (len(shown), len(self.nodes)))
         lines.append("    %6s %6s %10s %5s %5s  %-10s %s" % ("<% time>", "<cum %>", "<per call>", "<#>", "<impl>",
-                                                            "<out size>", "<node> <input shapes>"))  # fmt: skip
+                                                            "<out size>", "<node>  <input shapes>"))  # fmt: skip
         nt = nt or 1e-12
         cum = 0.0
         for n in shown:
             cum += n.time
-            shapes = "; ".join(str(list(s)) for s in n.shapes[:2])
+            shapes = _cut(" ".join("x".join(map(str, s)) or "()" for s in n.shapes[0]) if n.shapes else "", 40)
+            if len(n.shapes) > 1:
+                shapes += " (+%d more)" % (len(n.shapes) - 1)
             lines.append("    %7.1f%% %6.1f%% %8.3fms %5d %5s  %-10s #%d %s  %s"
                          % (100 * n.time / nt, 100 * cum / nt, 1000 * n.time / max(n.calls, 1), n.calls, n.impl,
                             _fmt_bytes(n.out_bytes), n.index, _node_str(n.node), shapes))  # fmt: skip
@@ -235,10 +237,12 @@ class ProfileStats:
         print(self.report(n_nodes), file=file or sys.stdout)
 
 
+def _cut(s, n):
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
 def _node_str(node):
-    ins = ", ".join(str(v) for v in node.inputs)
-    s = "%s(%s)" % (node.op, ins)
-    return s if len(s) <= 70 else s[:67] + "..."
+    return _cut("%s(%s)" % (node.op, ", ".join(str(v) for v in node.inputs)), 60)
 
 
 def _by_op(stats):

@@ -80,6 +80,7 @@ def test_inspect_a_recipe_prints_its_model(recipe, capsys):
     assert "dense0 (Dense)      (?, 5)" in out and "Total params: 37 (trainable 37, non-trainable 0)" in out
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # NumPy's own note on inf * 0 (py linker)
 def test_trainer_nan_guard_option_without_the_cli():
     x = np.ones((8, 3), "float32")
     x[0, 0] = np.inf

@@ -104,6 +104,9 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_defa
         Accept inputs that need a lossy cast (e.g. float64 data for a float32 input).
     on_unused_input : {'raise', 'warn', 'ignore'}
         What to do with inputs that no output depends on.
+    profile : bool or ProfileStats, optional
+        Profile the calls into ``f.profile`` (default: ``config.profile``); see
+        :mod:`nettrain.compile.profiling`.
 
     Returns
     -------

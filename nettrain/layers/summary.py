@@ -34,7 +34,7 @@ def summary_rows(model, input_shape, dtype=None):
     layers = list(_walk(model))
     shapes = {}
     wrapped = []
-    for layer, path, _ in layers:
+    for layer, _, _ in layers:
         inner = layer.forward
 
         def recorder(x, training=False, _inner=inner, _key=id(layer)):

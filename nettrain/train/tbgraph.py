@@ -68,7 +68,7 @@ def graph_def(fn):
         names[node] = n = unique("ops/%s_%d" % (type(node.op).__name__, i))
         nodes.append(NodeDef(name=n, op=type(node.op).__name__, input=inputs,
                              attr=attrs(out, [("op", str(node.op))])))  # fmt: skip
-    for k, (o, shared) in enumerate(g.updates.items()):
+    for o, shared in g.updates.items():
         src = names[o.owner] if o.owner is not None else leaf(o)
         target = leaf(shared)
         nodes.append(NodeDef(name=unique("updates/" + target), op="Assign", input=[src, target], attr=attrs(o)))

@@ -222,7 +222,8 @@ class Trainer:
         if k == 1:
             updates = dict(self.optimizer.get_updates(outputs[0], params))
             updates.update(state_updates)
-            self._train_fn = function([x, y], outputs, updates=updates, name="train_step", **step_options(self.settings))
+            self._train_fn = function([x, y], outputs, updates=updates, name="train_step",
+                                      **step_options(self.settings))
             self._accum = {}
         else:  # sum gradients into buffers; a second function averages them into one optimizer step
             grads = grad(outputs[0], list(params.values()))

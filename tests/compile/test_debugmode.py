@@ -182,3 +182,10 @@ def test_device_kernels_are_checked_against_perform_on_the_emulator():
         w0 = w.get_value()
         f(xv)
         assert not np.allclose(w.get_value(), w0)  # the step ran, every node agreed with perform
+
+
+def test_a_stabilizing_rewrite_is_not_an_error():
+    x = T.dvector("x")
+    f = theano.function([x], T.log(T.exp(x)) + T.log1p(T.exp(-x)), mode=DebugMode())
+    v = f(np.array([1000.0, 0.5]))  # unrewritten: log(exp(1000)) = inf; rewritten: 1000
+    assert np.isfinite(v).all() and v[0] == pytest.approx(1000.0)

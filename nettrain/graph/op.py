@@ -2,7 +2,7 @@
 
 from ..configdefaults import config
 from .basic import Apply, Variable
-from .test_value import compute_test_value
+from .testvalue import compute_test_value
 
 
 class Op:

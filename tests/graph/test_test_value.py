@@ -9,7 +9,7 @@ import pytest
 import nettrain as theano
 from nettrain import config
 from nettrain import tensor as T
-from nettrain.graph.test_value import TestValueError, get_test_value
+from nettrain.graph.testvalue import TestValueError, get_test_value
 
 
 def test_a_bad_dot_raises_at_the_line_that_builds_it():

@@ -324,6 +324,8 @@ def cmd_inspect(args):
 
     if args.checkpoint.endswith(".py"):
         return _inspect_recipe(args)
+    if args.set:
+        return _error("inspect", "--set changes a recipe's config; a checkpoint is shown as it was saved", 2)
     try:
         print(inspect_checkpoint(args.checkpoint))
     except CheckpointError as e:

@@ -64,6 +64,8 @@ def test_every_run_puts_its_train_step_in_the_graphs_tab(recipe, tmp_path, capsy
     # the model summary opens the run
     printed = capsys.readouterr().out
     assert "dense0 (Dense)" in printed and "(?, 8)" in printed and "Total params: 58 (trainable 58" in printed
+    assert main(["inspect", str(out / "last.h5"), "--set", "hidden=3"]) == 2  # --set is for recipes
+    assert "--set changes a recipe's config" in capsys.readouterr().err
 
 
 def test_nan_guard_names_the_first_bad_node(recipe, tmp_path, capsys):

@@ -27,6 +27,7 @@ from ..backends.python import PythonLinker, instrumented, runner_impl
 from ..graph.basic import clone_replace
 from ..graph.fg import FunctionGraph
 from ..graph.utils import format_trace
+from ..configdefaults import config
 from .mode import Mode
 
 #: ``(atol, rtol)`` by dtype kind and size: C kernels may sum in another order than NumPy
@@ -254,14 +255,16 @@ class ShapeCheck:
         del in_shapes
         dims = clone_replace(dims, dict(zip(node.inputs, fresh)), strict=False) if dims else []
         with instrumented(None):
-            self.fn = function(fresh, dims, mode=Mode(linker="py", optimizer=None), on_unused_input="ignore")
+            self.fn = function(fresh, dims, mode=Mode(linker="py", optimizer=None), on_unused_input="ignore",
+                               profile=False)
         self.where = where
 
     def check(self, node, args, values):
         if self.skip:
             return
         if self.fn is None:
-            self._build()
+            with config.change_flags(compute_test_value="off", warn_float64="ignore"):  # DebugMode's own graph
+                self._build()
             if self.skip:
                 return
         dims = [int(d) for d in self.fn(*[_host(a) for a in args])] if self.where else []
@@ -307,7 +310,8 @@ class RewriteChecker:
         if snap is None:
             return
         if self.run is None:
-            self._build()
+            with config.change_flags(compute_test_value="off", warn_float64="ignore"):
+                self._build()
         for c, v in zip(self.cells, snap):
             c[0] = v
         try:

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..backends.errors import op_error_message
 from ..backends.python import instrumented
+from ..configdefaults import config
 from .mode import Mode
 
 #: ``big_is_error`` flags values whose magnitude exceeds this (Theano's threshold)
@@ -138,7 +139,8 @@ def device_flags(value):
     key = (str(value.dtype), value.ndim)
     entry = _DEVICE_CHECKS.get(key)
     if entry is None:
-        entry = _DEVICE_CHECKS[key] = _build_device_check(*key)
+        with config.change_flags(compute_test_value="off", warn_float64="ignore"):  # NanGuardMode's own graph
+            entry = _DEVICE_CHECKS[key] = _build_device_check(*key)
     run, cell, out_cells, rt = entry
     saved = rt.upload_cache  # the guarded function's own call is still running: keep its state
     cell[0] = value

@@ -12,14 +12,14 @@ from ..graph.basic import Constant
 from .errors import reraise_with_op
 
 #: While a function is linked under an inspecting mode (profiling, NanGuardMode,
-#: DebugMode): ``wrap(step, runner, impl) -> runner`` applied to every node's runner.
+#: DebugMode): ``wrap(step, runner) -> runner`` applied to every node's runner.
 #: Set only around ``make_thunk``, so the plain path pays nothing per call.
 _NODE_WRAPPER = [None]
 
 
 @contextlib.contextmanager
 def instrumented(wrap):
-    """Link with every node runner wrapped by ``wrap(step, runner, impl)`` (None: no wrapping)."""
+    """Link with every node runner wrapped by ``wrap(step, runner)`` (None: no wrapping)."""
     old = _NODE_WRAPPER[0]
     _NODE_WRAPPER[0] = wrap
     try:

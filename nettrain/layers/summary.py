@@ -28,11 +28,19 @@ def _walk(layer, path="", depth=0):
 def summary_rows(model, input_shape, dtype=None):
     """``[(path, class, output shape or None, depth, trainable, non-trainable, bytes)]`` in tree order.
 
-    ``input_shape`` is one sample's shape (without the batch dimension).
+    ``input_shape`` is one sample's shape (without the batch dimension); None runs nothing: output
+    shapes are left out and layers not built yet (sizes inferred from their input) count no parameters.
     """
     dtype = dtype or config.floatX
     layers = list(_walk(model))
     shapes = {}
+    if input_shape is not None:
+        _record_shapes(model, layers, shapes, input_shape, dtype)
+    return _rows(layers, shapes)
+
+
+def _record_shapes(model, layers, shapes, input_shape, dtype):
+    """Run ``model`` once on a one-sample test value, noting each layer's output shape in ``shapes``."""
     wrapped = []
     for layer, _, _ in layers:
         inner = layer.forward
@@ -57,6 +65,9 @@ def summary_rows(model, input_shape, dtype=None):
                 object.__setattr__(layer, "forward", inner)
             else:
                 object.__delattr__(layer, "forward")
+
+
+def _rows(layers, shapes):
     rows, seen = [], set()
     for layer, path, depth in layers:
         tr = nt = nbytes = 0
@@ -81,7 +92,7 @@ def _fmt_bytes(n):
         n /= 1024.0
 
 
-def summary(model, input_shape, dtype=None):
+def summary(model, input_shape=None, dtype=None):
     """The table as text: one row per layer (indented by depth), then the totals.
 
     Examples

@@ -178,6 +178,8 @@ def _add_train(sub):
                    help="change a config value, type checked against the recipe's default (repeatable); "
                         "trainer settings too, e.g. --set early_stopping=5 --set grad_accum=2")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars (also off when not a terminal)")
+    p.add_argument("--profile", action="store_true", help="profile the step functions: profile.txt in the run "
+                   "directory, totals in TensorBoard (same as --set profile=true)")
     p.set_defaults(func=cmd_train)
 
 
@@ -195,10 +197,13 @@ def _add_eval(sub):
 
 
 def _add_inspect(sub):
-    p = sub.add_parser("inspect", help="summarize a checkpoint",
+    p = sub.add_parser("inspect", help="summarize a checkpoint, or a recipe's model",
                        description="Verify a checkpoint (checksum, format) and list its counters, config keys, "
-                                   "random states, parameters and optimizer slots.")  # fmt: skip
-    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint file")
+                                   "random states, parameters and optimizer slots; or, given a recipe file "
+                                   "(.py), print its model's layers, output shapes and parameter counts.")  # fmt: skip
+    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint file, or a recipe file (.py)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a recipe config value (with a recipe file)")
     p.set_defaults(func=cmd_inspect)
 
 
@@ -278,6 +283,7 @@ def _train(args):
         from .cli_mpi import cmd_train_mpi
 
         return cmd_train_mpi(args)
+    from .compile.nanguardmode import NanGuardError
     from .train import CheckpointError, ConfigError, NonFiniteLossError, RecipeError, Trainer, load_checkpoint
     from .train.recipe import load_recipe, resolve_config
 
@@ -286,14 +292,18 @@ def _train(args):
         out, ckpt_path = _train_paths(args, recipe.name)
         ckpt = load_checkpoint(ckpt_path) if ckpt_path else None
         flags = [(k, getattr(args, k)) for k in ("epochs", "batch_size", "lr", "seed") if getattr(args, k) is not None]
+        flags += [("profile", True)] if args.profile else []
         config = resolve_config(recipe.config, flags + list(args.set), base=ckpt.config if ckpt else None)
         trainer = Trainer.from_recipe(recipe, config, out_dir=out, progress=False if args.no_progress else None)
         _check_writable(out)  # after every other check, so a failed command leaves no empty directory
         print("%s %s -> %s" % ("resuming" if ckpt else "training", recipe.name, out), flush=True)
+        from .train.inspection import model_summary
+
+        print(model_summary(trainer), flush=True)
         result = trainer.fit(resume=ckpt)
     except (_UsageError, RecipeError, ConfigError) as e:
         return _error("train", e, 2)
-    except (CheckpointError, NonFiniteLossError) as e:
+    except (CheckpointError, NonFiniteLossError, NanGuardError) as e:
         return _error("train", e, 1)
     except OSError as e:  # a full disk outside the checkpoint writer (TensorBoard events, config.json)
         if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
@@ -340,10 +350,31 @@ def cmd_inspect(args):
     """``nettrain inspect``: a verified summary of a checkpoint."""
     from .train import CheckpointError, inspect_checkpoint
 
+    if args.checkpoint.endswith(".py"):
+        return _inspect_recipe(args)
+    if args.set:
+        return _error("inspect", "--set changes a recipe's config; a checkpoint is shown as it was saved", 2)
     try:
         print(inspect_checkpoint(args.checkpoint))
     except CheckpointError as e:
         return _error("inspect", e, 1)
+    return 0
+
+
+def _inspect_recipe(args):
+    """``nettrain inspect RECIPE``: the model summary of a recipe (its data gives the input shape)."""
+    from .train import ConfigError, RecipeError, Trainer
+    from .train.inspection import model_summary
+    from .train.recipe import load_recipe, resolve_config
+
+    try:
+        recipe = load_recipe(args.checkpoint)
+        trainer = Trainer.from_recipe(recipe, resolve_config(recipe.config, list(args.set)), progress=False,
+                                      verbose=False)  # fmt: skip
+        print("%s: %s" % (recipe.name, type(trainer.model).__name__))
+        print(model_summary(trainer))
+    except (RecipeError, ConfigError) as e:
+        return _error("inspect", e, 2)
     return 0
 
 

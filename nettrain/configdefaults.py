@@ -198,15 +198,26 @@ config.add("allow_gc", True, "free intermediate results after their last use", c
 config.add(
     "compute_test_value",
     "off",
-    "Theano test values (accepted, not used)",
+    "compute test values (var.tag.test_value) as the graph is built, so errors point at the building line",
     choices=("off", "ignore", "warn", "raise", "pdb"),
 )
 config.add("warn_float64", "ignore", "report float64 variables created", choices=("ignore", "warn", "raise", "pdb"))
+def _cast_policy(name, v):
+    if str(v) == "custom":
+        raise NotImplementedError(
+            "config.cast_policy='custom' (Theano's own casting rules) is not implemented: nettrain follows NumPy 2 "
+            "promotion with Python floats as floatX ('numpy+floatX'); cast explicitly with T.cast(x, dtype)"
+        )
+    if str(v) != "numpy+floatX":
+        raise ValueError("config.cast_policy must be 'numpy+floatX', got %r" % (v,))
+    return str(v)
+
+
 config.add(
     "cast_policy",
     "numpy+floatX",
     "dtype rules: NumPy 2 promotion; Python floats alone give floatX",
-    choices=("numpy+floatX", "custom"),
+    check=_cast_policy,
 )
 config.add("profile", False, "profile compiled functions", check=_bool)
 config.add("cxx", "gcc", "C compiler used by the C backend ('' disables it)", check=_str)
@@ -220,3 +231,33 @@ for _var in ("THEANO_FLAGS", "NETTRAIN_FLAGS"):
         config.parse_flags(os.environ[_var], _var)
 
 change_flags = config.change_flags
+
+
+#: What every option changes (``tests/test_config_effects.py`` shows each effect; keep one entry per
+#: option: an option that changes nothing is not accepted, it raises NotImplementedError naming what to use).
+EFFECTS = {
+    "floatX": "dtype of Python floats, T.scalar()/T.matrix() and shared float constructors",
+    "device": "'cuda' runs functions on the CUDA linker (kernels on the GPU or the emulator)",
+    "nvcc": "the nvcc executable the CUDA runtimes build kernels with (nvcc_path())",
+    "cuda_arch": "the -arch of kernels built by the pycuda and driver runtimes (GPU only)",
+    "cuda_runtime": "which runtime runs device kernels: pycuda, driver or the emulator",
+    "mode": "the default mode of function(): FAST_RUN, FAST_COMPILE, Mode, DebugMode, NanGuardMode",
+    "linker": "the backend of function(): py, c (cvm, c|py, auto: C when a compiler works), cuda",
+    "optimizer": "the rewrite level of the default mode (None: no rewrites)",
+    "optimizer_excluding": "rewrites (names or tags) skipped by every mode",
+    "optimizer_including": "rewrites (names or tags) added to every mode",
+    "optimizer_verbose": "print every rewrite that fires",
+    "base_compiledir": "root of the compile cache (compiledir defaults to <base_compiledir>/compiledir)",
+    "compiledir": "where compiled C and CUDA libraries are cached",
+    "exception_verbosity": "'high' adds input statistics and the node's graph to run-time errors",
+    "on_unused_input": "function() with an unused input: raise, warn or ignore",
+    "allow_gc": "free intermediate results after their last reader during a call",
+    "compute_test_value": "compute tag.test_value while the graph is built (off, ignore, warn, raise, pdb)",
+    "warn_float64": "warn, raise or enter pdb when an op makes a float64 output",
+    "cast_policy": "'numpy+floatX' (the only policy; 'custom' raises NotImplementedError)",
+    "profile": "profile every compiled function; summaries printed at exit",
+    "cxx": "the C compiler of the C backend and the emulator ('' disables C: the py linker runs)",
+    "openmp": "build C kernels with OpenMP threads",
+    "deterministic": "'more': CUDA scatters with device indices use the sorted kernel, not atomicAdd",
+    "print_global_stats": "print compile and profile totals at exit",
+}

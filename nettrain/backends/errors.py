@@ -1,5 +1,6 @@
 """Run-time errors that name the op, its inputs and the user's source line."""
 
+from ..configdefaults import config
 from ..graph.utils import describe_value, format_trace
 
 
@@ -42,7 +43,33 @@ def op_error_message(node, input_values, exc):
             if t not in seen:
                 seen.add(t)
                 lines.append("  " + format_trace(t).replace("\n", "\n  "))
+    if config.exception_verbosity == "high":
+        lines.extend(_high_detail(node, input_values))
+    else:
+        lines.append("(config.exception_verbosity='high' adds input statistics and the graph that computes them)")
     return "\n".join(lines)
+
+
+def _high_detail(node, input_values):
+    """Input value statistics and the node's graph (``config.exception_verbosity='high'``)."""
+    import numpy as np
+
+    from ..graph.printing import debugprint
+
+    lines = ["Input values:"]
+    for var, val in zip(node.inputs, input_values):
+        if getattr(val, "is_device_array", False):
+            val = val.get()
+        if isinstance(val, (np.ndarray, np.generic)) and val.size and val.dtype.kind in "biuf":
+            a = np.asarray(val)
+            lines.append("  %s: min %.6g, max %.6g, mean %.6g, NaN %d, Inf %d" % (
+                var, a.min(), a.max(), a.mean(), int(np.isnan(a).sum()) if a.dtype.kind == "f" else 0,
+                int(np.isinf(a).sum()) if a.dtype.kind == "f" else 0))
+        else:
+            lines.append("  %s: %s" % (var, describe_value(val) if val is not None else "<not computed>"))
+    lines.append("The graph computing this node (debugprint, with the user line of each node):")
+    lines.append(debugprint(node.outputs, file="str", print_trace=True))
+    return lines
 
 
 def reraise_with_op(node, input_values, exc):

@@ -6,8 +6,34 @@ cells of intermediate results are emptied after their last reader, so peak
 memory stays close to the live set.
 """
 
+import contextlib
+
 from ..graph.basic import Constant
 from .errors import reraise_with_op
+
+#: While a function is linked under an inspecting mode (profiling, NanGuardMode,
+#: DebugMode): ``wrap(step, runner) -> runner`` applied to every node's runner.
+#: Set only around ``make_thunk``, so the plain path pays nothing per call.
+_NODE_WRAPPER = [None]
+
+
+@contextlib.contextmanager
+def instrumented(wrap):
+    """Link with every node runner wrapped by ``wrap(step, runner)`` (None: no wrapping)."""
+    old = _NODE_WRAPPER[0]
+    _NODE_WRAPPER[0] = wrap
+    try:
+        yield
+    finally:
+        _NODE_WRAPPER[0] = old
+
+
+def runner_impl(step, runner, default):
+    """Which implementation runs ``step``: 'py' for its ``perform``, else ``runner.impl`` or ``default``."""
+    impl = getattr(runner, "impl", None)
+    if impl is not None:
+        return impl
+    return "py" if runner == step.perform else default
 
 
 class Step:
@@ -89,6 +115,9 @@ def make_runner(steps, runners):
     Shared by every linker: a runner has ``perform``'s signature; errors are
     re-raised with the node's context; cells are cleared after their last reader.
     """
+    wrap = _NODE_WRAPPER[0]
+    if wrap is not None:
+        runners = [wrap(s, r) for s, r in zip(steps, runners)]
     plan = tuple((r, s.node, s.inputs, s.outputs, s.clear) for r, s in zip(runners, steps))
 
     def run():

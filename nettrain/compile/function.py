@@ -7,10 +7,12 @@ wrap it in a lean ``Function`` whose call validates inputs, runs the steps,
 writes the updates and returns the outputs.
 """
 
+import time
 import warnings
 
 import numpy as np
 
+from ..backends.python import instrumented
 from ..configdefaults import config
 from ..graph.basic import Constant, SharedVariable, Variable, ancestors, clone_get_equiv, clone_replace, io_toposort
 from ..graph.fg import FunctionGraph, MissingInputError
@@ -102,6 +104,9 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_defa
         Accept inputs that need a lossy cast (e.g. float64 data for a float32 input).
     on_unused_input : {'raise', 'warn', 'ignore'}
         What to do with inputs that no output depends on.
+    profile : bool or ProfileStats, optional
+        Profile the calls into ``f.profile`` (default: ``config.profile``); see
+        :mod:`nettrain.compile.profiling`.
 
     Returns
     -------
@@ -122,6 +127,7 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_defa
     2.0
     """
     trace = user_trace()
+    t_start = time.perf_counter()
     if not isinstance(inputs, (list, tuple)):
         raise TypeError(
             "function(inputs, outputs): inputs must be a list of variables, got %s; "
@@ -225,7 +231,8 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_defa
     f_inputs = [memo[v] for v in in_vars] + shared_vars
     fgraph = FunctionGraph(f_inputs, f_outputs)
     mode_obj = get_mode(mode)
-    mode_obj.optimize(fgraph)
+    with config.change_flags(compute_test_value="off"):  # rewrites build nodes without test values
+        mode_obj.optimize(fgraph)
 
     maker = FunctionMaker(
         specs=specs, outs=outs, kind=kind, keys=keys, fgraph=fgraph, mode=mode_obj, shared_vars=shared_vars,
@@ -233,8 +240,28 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_defa
         allow_input_downcast=allow_input_downcast, on_unused_input=on_unused_input,
         # what pickling needs to rebuild the function
         spec_graph=(io_toposort(in_vars, all_vars), in_vars, all_vars),
+        profile=_profile_stats(profile, name, trace),
     )  # fmt: skip
-    return maker.create()
+    fn = maker.create()
+    from .profiling import note_compile
+
+    note_compile(time.perf_counter() - t_start)
+    if fn.profile is not None:
+        fn.profile.compile_time += time.perf_counter() - t_start
+    return fn
+
+
+def _profile_stats(profile, name, trace):
+    """The ProfileStats of a new function (``profile`` True, a ProfileStats, or None: config.profile)."""
+    if profile is None:
+        profile = config.profile
+    if not profile:
+        return None
+    from .profiling import ProfileStats
+
+    stats = profile if isinstance(profile, ProfileStats) else ProfileStats(name=name)
+    stats.trace = stats.trace or trace
+    return stats
 
 
 class FunctionMaker:
@@ -246,6 +273,10 @@ class FunctionMaker:
         self.outputs = self.outs
 
     def create(self):
+        if getattr(self, "profile", None) is not None:
+            from .profiling import ProfiledFunction
+
+            return ProfiledFunction(self)
         return Function(self)
 
 
@@ -322,7 +353,17 @@ class Function:
             free = all(d is None for d in getattr(t, "shape", ()))
             self._fast.append((dt, nd, free, dt.type if dt is not None and nd == 0 and not strict else None))
         linker = maker.mode.get_linker()
-        self._run, cells = linker.make_thunk(fg, in_cells, allow_gc=config.allow_gc)
+        # profiling and inspecting modes (NanGuardMode, DebugMode) wrap each node's runner
+        self.profile = prof = getattr(maker, "profile", None)
+        wrap = maker.mode.node_wrapper(fg, linker)
+        if prof is not None:
+            prof.linker = getattr(linker, "name", "?")
+            wrap = prof.node_wrapper(wrap)
+        with instrumented(wrap):
+            self._run, cells = linker.make_thunk(fg, in_cells, allow_gc=config.allow_gc)
+        if prof is not None:
+            self._run = prof.wrap_run(self._run)
+        self._run = maker.mode.wrap_run(self, self._run)
         self._linker = linker  # for tests and debugging (e.g. its last_source)
         self.storage_map = cells  # variable -> one-element cell, for introspection
         outs = fg.outputs

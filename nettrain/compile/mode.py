@@ -1,5 +1,7 @@
 """Compile modes: which rewrites run and which linker builds the function."""
 
+import copy
+
 from ..configdefaults import config
 
 
@@ -40,11 +42,26 @@ class Mode:
 
     def including(self, *tags):
         """A copy of this mode that also runs the rewrites named or tagged ``tags``."""
-        return Mode(self.linker, self.optimizer, self.include + tags, self.exclude)
+        new = copy.copy(self)  # a copy keeps the subclass (NanGuardMode, DebugMode) and its settings
+        new.include = self.include + tags
+        return new
 
     def excluding(self, *tags):
         """A copy of this mode without the rewrites named or tagged ``tags``."""
-        return Mode(self.linker, self.optimizer, self.include, self.exclude + tags)
+        new = copy.copy(self)
+        new.exclude = self.exclude + tags
+        return new
+
+    def node_wrapper(self, fgraph, linker):
+        """``wrap(step, runner) -> runner`` applied to every node when linking, or None.
+
+        Plain modes wrap nothing; NanGuardMode checks outputs, DebugMode compares backends.
+        """
+        return None
+
+    def wrap_run(self, function, run):
+        """The whole-call runner of ``function`` (DebugMode adds its graph-level checks); plain: ``run``."""
+        return run
 
     def optimize(self, fgraph):
         """Rewrite ``fgraph`` in place according to this mode."""
@@ -76,11 +93,21 @@ def _predefined(name):
         return Mode(optimizer="fast_run", name=name)
     if name == "FAST_COMPILE":
         return Mode(linker="py", optimizer="fast_compile", name=name)
-    if name in ("Mode", "DebugMode"):
+    if name == "Mode":
         return Mode(name=name)
+    if name == "DebugMode":
+        from .debugmode import DebugMode
+
+        return DebugMode()
     if name == "NanGuardMode":
-        return Mode(name=name)
-    raise ValueError("unknown mode %r; use 'FAST_RUN', 'FAST_COMPILE' or a Mode instance" % (name,))
+        from .nanguardmode import NanGuardMode
+
+        return NanGuardMode()
+    raise ValueError("unknown mode %r; use one of %s or a Mode instance" % (name, ", ".join(MODE_NAMES)))
+
+
+#: every mode name ``function(mode=...)`` and ``config.mode`` accept
+MODE_NAMES = ("FAST_RUN", "FAST_COMPILE", "Mode", "DebugMode", "NanGuardMode")
 
 
 def get_mode(mode):

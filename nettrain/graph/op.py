@@ -1,6 +1,8 @@
 """The Op base class: value equality from ``__props__`` and the op protocol."""
 
+from ..configdefaults import config
 from .basic import Apply, Variable
+from .testvalue import compute_test_value
 
 
 class Op:
@@ -41,6 +43,10 @@ class Op:
 
     def __call__(self, *inputs, **kwargs):
         node = self.make_node(*inputs, **kwargs)
+        if config.compute_test_value != "off":
+            compute_test_value(node, config.compute_test_value)
+        if config.warn_float64 != "ignore":
+            _check_float64(node, config.warn_float64)
         if self.default_output is not None:
             return node.outputs[self.default_output]
         if len(node.outputs) == 1:
@@ -68,6 +74,24 @@ class Op:
 
     def do_constant_folding(self, node):
         return True
+
+
+def _check_float64(node, action):
+    """``config.warn_float64``: report an op output of dtype float64 ('warn', 'raise' or 'pdb')."""
+    for out in node.outputs:
+        if getattr(out.type, "dtype", None) == "float64":
+            msg = "%s makes a float64 output (config.warn_float64=%r); cast to float32 or use floatX" % (node.op,
+                                                                                                       action)
+            if action == "warn":
+                import warnings
+
+                warnings.warn(msg, stacklevel=3)
+            else:
+                if action == "pdb":
+                    import pdb
+
+                    pdb.set_trace()
+                raise TypeError(msg)
 
 
 def _fmt_prop(v):

@@ -262,7 +262,7 @@ def rewrite_graph(fgraph, level="fast_run", including=(), excluding=()):
     t0 = time.perf_counter()
     if "merge" not in excluding:
         merge(fgraph, log)
-    if level != "merge":
+    if level != "merge" or including:  # at 'merge', only the included rewrites run in the phases
         for phase in PHASES:
             rws = select_rewriters(phase, level, including, excluding)
             t = time.perf_counter()

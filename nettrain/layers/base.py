@@ -234,6 +234,16 @@ class Layer:
         """Number of scalar entries in the parameters."""
         return int(sum(v.get_value(borrow=True).size for v in self.params(trainable)))
 
+    def summary(self, input_shape=None, dtype=None, file=None):
+        """Print the layers, output shapes, parameter counts and bytes (:func:`nettrain.layers.summary.summary`).
+
+        ``input_shape`` is one sample's shape, without the batch dimension (None: no output shapes, and
+        layers that infer their sizes from the input count parameters only once built).
+        """
+        from .summary import summary
+
+        print(summary(self, input_shape, dtype), file=file)
+
     def initialize(self, seed):
         """Re-initialize every parameter below this layer from ``seed``.
 

@@ -279,7 +279,7 @@ class BinCountOp(Op):
 
     __props__ = ()
 
-    def make_node(self, x, weights, minlength):
+    def make_node(self, x, minlength, weights=None):  # the order of the node's inputs, so clones rebuild it
         x = _as_tensor(x)
         if x.type.ndim != 1 or not x.type.dtype.startswith(("int", "uint", "bool")):
             raise TypeError("bincount: x must be a vector of non-negative integers, got %s" % x.type)
@@ -323,7 +323,7 @@ def bincount(x, weights=None, minlength=None, assert_nonneg=False):
     >>> T.bincount(x).eval({x: [0, 2, 2]})
     array([1, 0, 2])
     """
-    return BinCountOp()(x, weights, 0 if minlength is None else minlength)
+    return BinCountOp()(x, 0 if minlength is None else minlength, weights)
 
 
 # ------------------------------------------------------------------- unique

@@ -67,6 +67,8 @@ TRAINER_DEFAULTS = dict(
     histogram_every=5,  # parameter histograms every N epochs (0: off)
     allreduce_bucket_mb=4.0,  # under mpiexec: gradients are all-reduced in buckets of this many MiB
     average_bn_stats=False,  # under mpiexec: average batch-norm running statistics over ranks each step
+    nan_guard=False,  # run the training step under NanGuardMode: the first NaN/Inf names its node and line
+    profile=False,  # profile the step functions: profile.txt in the run directory, totals in TensorBoard
 )
 REQUIRED = ("epochs", "batch_size", "lr", "seed")
 

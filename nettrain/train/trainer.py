@@ -51,6 +51,7 @@ from .. import sigint
 from .checkpoint import Checkpoint, IncompatibleCheckpointError, check_compatible, load_checkpoint, save_checkpoint
 from .checkpoint import remove_stale_temporaries
 from .data import ArrayDataset, DataLoader
+from .inspection import GraphToTensorBoard, ProfileReport, step_options
 from .recipe import TRAINER_DEFAULTS, ConfigError, RecipeError
 
 __all__ = ["Trainer"]
@@ -183,6 +184,9 @@ class Trainer:
         if self.out_dir is not None:
             hooks.append(H.TensorBoard(self.out_dir, s["log_every"], s["histogram_every"]))
             hooks.append(H.ModelCheckpoint(self.out_dir, s["checkpoint_every"], s["checkpoint_every_steps"], monitor))
+            hooks.append(GraphToTensorBoard())
+        if s["profile"]:
+            hooks.append(ProfileReport(self.out_dir))
         if self.verbose:
             hooks.append(H.ProgressBar(progress))
         return hooks
@@ -206,7 +210,8 @@ class Trainer:
         if self._eval_fn is None:
             x, y = self._inputs()
             out, _ = self.model.forward(x, training=False)
-            self._eval_fn = function([x, y], self._outputs(out, y), name="eval_step")
+            self._eval_fn = function([x, y], self._outputs(out, y), name="eval_step",
+                                     **step_options(self.settings, train=False))
         return self._eval_fn
 
     def compile(self):
@@ -222,7 +227,8 @@ class Trainer:
         if k == 1:
             updates = dict(self.optimizer.get_updates(outputs[0], params))
             updates.update(state_updates)
-            self._train_fn = function([x, y], outputs, updates=updates, name="train_step")
+            self._train_fn = function([x, y], outputs, updates=updates, name="train_step",
+                                      **step_options(self.settings))
             self._accum = {}
         else:  # sum gradients into buffers; a second function averages them into one optimizer step
             grads = grad(outputs[0], list(params.values()))
@@ -230,12 +236,13 @@ class Trainer:
                            for n, p in params.items()}  # fmt: skip
             updates = {b: b + cast(g, b.type.dtype) for b, g in zip(self._accum.values(), grads)}
             updates.update(state_updates)
-            self._train_fn = function([x, y], outputs, updates=updates, name="accumulate_step")
+            self._train_fn = function([x, y], outputs, updates=updates, name="accumulate_step",
+                                      **step_options(self.settings))
             scale = tensor("float64", shape=(), name="scale")
             avg = {n: b * cast(scale, b.type.dtype) for n, b in self._accum.items()}
             updates = dict(self.optimizer.get_updates(grads=avg, params=params))
             updates.update({b: b * 0 for b in self._accum.values()})
-            self._apply_fn = function([scale], [], updates=updates, name="apply_step")
+            self._apply_fn = function([scale], [], updates=updates, name="apply_step", **step_options(self.settings))
         self.base_lr = float(self.optimizer.lr.get_value())  # after get_updates, which may recast lr
         self._lr_now = self.base_lr
         fns = [self._train_fn, self._eval_fn] + ([self._apply_fn] if k > 1 else [])

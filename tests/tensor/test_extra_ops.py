@@ -223,3 +223,14 @@ def test_to_one_hot_rows():
     assert T.to_one_hot(y, 4, dtype="int32").dtype == "int32"
     with pytest.raises(TypeError, match="vector of integers"):
         T.to_one_hot(T.dvector(), 3)
+
+
+def test_bincount_nodes_can_be_cloned_with_new_inputs():
+    # clone_with_new_inputs calls make_node with the node's inputs (givens and DebugMode rebuild graphs so)
+    x, w = T.lvector("x"), T.dvector("w")
+    x2 = T.lvector("x2")
+    from nettrain.graph.basic import clone_replace
+
+    out = clone_replace(T.bincount(x, w, minlength=4), {x: x2})
+    f = theano.function([x2, w], out)
+    np.testing.assert_array_equal(f(np.array([0, 2, 2]), np.array([1.0, 2.0, 3.0])), [1.0, 0.0, 5.0, 0.0])

@@ -115,6 +115,7 @@ def _device_runner(rt, run, host_in, shared_in):
                     cell[0] = args[i]  # a shared variable stays on the device from now on
         run(node, args, outs)
 
+    runner.impl = "cuda"
     return runner
 
 
@@ -181,7 +182,9 @@ class CudaLinker:
         runners = []
         for s, k in zip(steps, kernels):
             if k is None:
-                runners.append(_host_runner(next(host_runners)))
+                h = next(host_runners)
+                runners.append(_host_runner(h))
+                runners[-1].impl = "py" if h == s.perform else "c"  # for the profiler's table
                 continue
             name = next(names)
             if not k.source:  # runs on the host and reads only what it needs (e.g. a shape)

@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 
+from ...configdefaults import config
 from ...graph.basic import Constant
 from ...tensor.advanced_subtensor import (
     AdvancedIncSubtensor1,
@@ -360,7 +361,9 @@ def advanced_inc_subtensor1_kernel(op, node):
     x_t, i_t = node.inputs[0].type, node.inputs[2].type
     dtype, nd, setting = x_t.dtype, x_t.ndim, op.set_instead_of_inc
     itemsize = np.dtype(dtype).itemsize
-    dev_idx = on_device(node.inputs[2])
+    # config.deterministic='more': no atomicAdd (whose float sums vary in their last bits); the indices go to
+    # the host for the sorted, deterministic segment kernel
+    dev_idx = on_device(node.inputs[2]) and config.deterministic != "more"
     if itemsize not in UINT or not (setting or dtype in C_TYPES and dtype != "bool"):
         return None
     if dev_idx and not setting and dtype not in _ATOMIC:

@@ -37,6 +37,7 @@ from ...compile.sharedvalue import shared
 from ...tensor.basic import cast, tensor, zeros_like
 from ...tensor.gradient import grad
 from .. import hooks as H
+from ..inspection import ProfileReport, step_options
 from ..recipe import ConfigError
 from ..trainer import Trainer, _dataset, _is_generator_state
 from .buckets import BucketSlice, pack, plan_buckets, unpack
@@ -98,7 +99,8 @@ class DistributedTrainer(Trainer):
             raise ConfigError("bad value for average_bn_stats: %r (true or false)"
                               % (self.settings["average_bn_stats"],))
         if comm.rank != 0:
-            self.hooks = [h for h in self.hooks if not isinstance(h, H.TensorBoard)]
+            # only rank 0 writes: TensorBoard events, the graph and the profile report
+            self.hooks = [h for h in self.hooks if not isinstance(h, (H.TensorBoard, ProfileReport))]
         self.hooks.insert(0, _RankSync())
         self.buckets, self._bucket_vars = [], []
         self._signal_pending = self._stop_agreed = False
@@ -127,7 +129,8 @@ class DistributedTrainer(Trainer):
             flat = pack(b, grads) * cast(weight, b.dtype.name)
             updates[var] = flat if k == 1 else var + flat
         updates.update(state_updates)
-        self._grad_fn = function([x, y, weight], outputs, updates=updates, name="grad_step")
+        self._grad_fn = function([x, y, weight], outputs, updates=updates, name="grad_step",
+                                 **step_options(self.settings))
         scale = tensor("float64", shape=(), name="scale")
         reduced = {}
         for b, var in zip(self.buckets, self._bucket_vars):
@@ -135,7 +138,7 @@ class DistributedTrainer(Trainer):
         updates = dict(self.optimizer.get_updates(grads=reduced, params=params))
         if k > 1:
             updates.update({var: zeros_like(var) for var in self._bucket_vars})
-        self._apply_fn = function([scale], [], updates=updates, name="apply_step")
+        self._apply_fn = function([scale], [], updates=updates, name="apply_step", **step_options(self.settings))
         # with accumulation, checkpoints hold the buffers per parameter, as a single-process run does
         self._accum = {} if k == 1 else {n: BucketSlice(var, off, shape)
                                          for b, var in zip(self.buckets, self._bucket_vars)

@@ -146,6 +146,18 @@ def test_accumulation_buffers_checkpoint_per_parameter_like_the_trainer(tmp_path
         np.testing.assert_array_equal(t2._accum[n].get_value(), g)
 
 
+def test_nan_guard_and_profile_apply_to_the_distributed_steps(tmp_path):
+    from nettrain.compile.nanguardmode import NanGuardError
+
+    x, y = _data()
+    x[7, 0] = np.nan  # a NaN input: the guarded gradient step names the first node it reaches
+    t = DistributedTrainer(_model(), losses.categorical_crossentropy, Adam(0.05), (x, y), epochs=1, batch_size=8,
+                           verbose=False, nan_guard=True, profile=True, comm=LocalCommunicator())  # fmt: skip
+    with pytest.raises(NanGuardError, match="NaN"):
+        t.fit()
+    assert t._grad_fn.profile is not None and t._apply_fn.profile is not None
+
+
 def test_bad_distributed_settings_are_named():
     with pytest.raises(ValueError, match="allreduce_bucket_mb"):
         DistributedTrainer(_model(), losses.categorical_crossentropy, Adam(0.05), _data(), allreduce_bucket_mb=0,

@@ -11,7 +11,9 @@ Classic Theano programs run after ``import nettrain as theano``::
     4.0
 """
 
-__version__ = "0.1.0"
+from ._version import version as _version  # noqa: E402
+
+__version__ = _version()
 
 from .configdefaults import config, change_flags  # noqa: E402,F401
 from . import graph  # noqa: E402,F401

@@ -322,7 +322,10 @@ class Function:
             free = all(d is None for d in getattr(t, "shape", ()))
             self._fast.append((dt, nd, free, dt.type if dt is not None and nd == 0 and not strict else None))
         linker = maker.mode.get_linker()
-        self._run, cells = linker.make_thunk(fg, in_cells, allow_gc=config.allow_gc)
+        from ..backends.c.cache import labelled
+
+        with labelled(self.name or "<unnamed>"):  # `nettrain cache list` shows which functions use an entry
+            self._run, cells = linker.make_thunk(fg, in_cells, allow_gc=config.allow_gc)
         self._linker = linker  # for tests and debugging (e.g. its last_source)
         self.storage_map = cells  # variable -> one-element cell, for introspection
         outs = fg.outputs

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-__all__ = ["save_weights", "load_weights"]
+__all__ = ["save_weights", "load_weights", "assign_weights"]
 
 
 def save_weights(layer, path):
@@ -98,10 +98,14 @@ def load_weights(layer, path, strict=True):
       mismatched: W: model (3, 4) float64, checkpoint (3, 2) float64
       mismatched: b: model (4,) float64, checkpoint (2,) float64
     """
+    return assign_weights(layer, _read_params(path), strict=strict, source=os.fspath(path))
+
+
+def assign_weights(layer, stored, strict=True, source="the weights"):
+    """Set ``layer``'s parameters from ``{dotted name: array}``; the checks and result of :func:`load_weights`."""
     from ..train.checkpoint import check_compatible
     from ..train.checkpoint_format import IncompatibleCheckpointError
 
-    stored = _read_params(path)
     params = layer.named_params()
     expected = {n: (v.type.shape, v.type.dtype) for n, v in params.items()}
     report = dict(loaded=[], missing=[], unexpected=[], mismatched=[])
@@ -111,8 +115,8 @@ def load_weights(layer, path, strict=True):
         if strict:
             if not params:
                 raise IncompatibleCheckpointError(
-                    "%s\n  (the model has no parameters yet: a lazily built layer gets them on its first call; "
-                    "call it on a symbolic input before load_weights)" % exc, exc.missing, exc.unexpected,
+                    "%s: %s\n  (the model has no parameters yet: a lazily built layer gets them on its first call; "
+                    "call it on a symbolic input before load_weights)" % (source, exc), exc.missing, exc.unexpected,
                     exc.mismatched) from None
             raise
         report.update(missing=exc.missing, unexpected=exc.unexpected, mismatched=exc.mismatched)

@@ -427,6 +427,9 @@ def main(argv=None):
         getattr(args, "_parser", parser).error("unrecognized arguments: %s" % " ".join(extra))
     if getattr(args, "func", None) is None:
         return _usage(parser)
+    from . import _load_all
+
+    _load_all()  # what `import nettrain` loads outside the CLI (deferred so that --help answers at once)
     try:
         status = args.func(args)
         sys.stdout.flush()

@@ -87,10 +87,10 @@ def cmd_cache_list(args):
         return 0
     now = time.time()
     if entries:
-        print("%-12s %9s %9s  %-8s %s" % ("KEY", "SIZE", "LAST USE", "STATUS", "FUNCTIONS"))
+        print("%-16s %9s %9s  %-8s %s" % ("KEY", "SIZE", "LAST USE", "STATUS", "FUNCTIONS"))
     for e in sorted(entries, key=lambda e: -e["mtime"]):
         names = ", ".join(e.get("names") or []) or "-"
-        print("%-12s %9s %9s  %-8s %s" % (e["key"][:12], _size(e["size"]), _age(now - e["mtime"]) + " ago",
+        print("%-16s %9s %9s  %-8s %s" % (e["key"][:16], _size(e["size"]), _age(now - e["mtime"]) + " ago",
                                            e["status"], names))  # fmt: skip
     bad = sum(not e["status"].startswith("ok") for e in entries)
     print("%d entries, %s in %s%s" % (len(entries), _size(sum(e["size"] for e in entries)), root,

@@ -188,7 +188,7 @@ def train_val_split(x, y, val_fraction, seed=0):
     if val_fraction == 0:
         return (x, y), None
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError("val_fraction must be in [0, 1), got %r (0: no validation split)" % (val_fraction,))
+        raise ValueError("val_fraction must be in (0, 1), or 0 for no validation split, got %r" % (val_fraction,))
     n_val = int(round(len(x) * val_fraction))
     if not 0 < n_val < len(x):
         raise ValueError("val_fraction %r of %d samples leaves an empty split" % (val_fraction, len(x)))

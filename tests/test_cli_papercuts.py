@@ -5,9 +5,7 @@ import os
 import re
 import subprocess
 import sys
-import time
 
-import numpy as np
 import pytest
 
 from nettrain.cli import main

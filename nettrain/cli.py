@@ -19,6 +19,8 @@ import os
 import sys
 import time
 
+from .commands import add_checkpoint, checkpoint_path
+
 __all__ = ["main", "build_parser"]
 
 
@@ -50,7 +52,7 @@ def _add_cache(sub):
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--compiledir", help="cache directory (default: config.compiledir)")
 
-    a = actions.add_parser("list", parents=[common], help="entries with sizes, ages and status")
+    a = actions.add_parser("list", parents=[common], help="entries with the functions using them, sizes, last use")
     a.add_argument("--json", action="store_true", help="machine-readable output")
     a.set_defaults(func=cmd_cache_list)
     a = actions.add_parser("clear", parents=[common], help="remove entries (skips those being compiled)")
@@ -86,9 +88,11 @@ def cmd_cache_list(args):
         return 0
     now = time.time()
     if entries:
-        print("%-16s %10s %6s  %s" % ("KEY", "SIZE", "AGE", "STATUS"))
+        print("%-16s %9s %9s  %-8s %s" % ("KEY", "SIZE", "LAST USE", "STATUS", "FUNCTIONS"))
     for e in sorted(entries, key=lambda e: -e["mtime"]):
-        print("%-16s %10s %6s  %s" % (e["key"][:16], _size(e["size"]), _age(now - e["mtime"]), e["status"]))
+        names = ", ".join(e.get("names") or []) or "-"
+        print("%-16s %9s %9s  %-8s %s" % (e["key"][:16], _size(e["size"]), _age(now - e["mtime"]) + " ago",
+                                           e["status"], names))  # fmt: skip
     bad = sum(not e["status"].startswith("ok") for e in entries)
     print("%d entries, %s in %s%s" % (len(entries), _size(sum(e["size"] for e in entries)), root,
                                       " (%d not ok)" % bad if bad else ""))  # fmt: skip
@@ -165,7 +169,8 @@ def _add_train(sub):
     p = sub.add_parser("train", help="train a recipe", formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Train the model of a recipe file (a Python file with CONFIG and build(config)).",
                        epilog=_TRAIN_EPILOG)  # fmt: skip
-    p.add_argument("recipe", help="recipe file, e.g. recipes/digits_mlp.py")
+    p.add_argument("recipe", help="recipe file (recipes/digits_mlp.py) or bundled recipe name (digits_mlp; see "
+                   "nettrain recipes)")
     p.add_argument("--epochs", type=int, help="total number of epochs (a resumed run trains up to this many)")
     p.add_argument("--batch-size", type=int, help="minibatch size")
     p.add_argument("--lr", type=float, help="learning rate")
@@ -187,24 +192,25 @@ def _add_eval(sub):
     p = sub.add_parser("eval", help="evaluate a checkpoint on a recipe's data",
                        description="Evaluate the weights of a checkpoint on the recipe's test (and validation) data. "
                                    "The model is built with the checkpoint's config.")  # fmt: skip
-    p.add_argument("recipe", help="recipe file the checkpoint was trained with")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="checkpoint file (last.h5, best.h5)")
+    p.add_argument("recipe", help="recipe file or bundled recipe name the checkpoint was trained with")
+    add_checkpoint(p)
     p.add_argument("--split", choices=["test", "val", "train", "all"], default="all",
                    help="which data to evaluate (default: every split the recipe has except train)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="change a config value")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    p.set_defaults(func=cmd_eval)
+    p.set_defaults(func=lambda args: cmd_eval(args, p))
 
 
 def _add_inspect(sub):
     p = sub.add_parser("inspect", help="summarize a checkpoint, or a recipe's model",
                        description="Verify a checkpoint (checksum, format) and list its counters, config keys, "
-                                   "random states, parameters and optimizer slots; or, given a recipe file "
-                                   "(.py), print its model's layers, output shapes and parameter counts.")  # fmt: skip
-    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint file, or a recipe file (.py)")
+                                   "random states, parameters and optimizer slots; or, given a recipe (a .py "
+                                   "file or a bundled recipe's name), print its model's layers, output shapes and "
+                                   "parameter counts.")  # fmt: skip
+    add_checkpoint(p)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="change a recipe config value (with a recipe file)")
-    p.set_defaults(func=cmd_inspect)
+                   help="change a recipe config value (with a recipe)")
+    p.set_defaults(func=lambda args: cmd_inspect(args, p))
 
 
 def _error(command, message, status):
@@ -287,6 +293,7 @@ def _train(args):
     from .train import CheckpointError, ConfigError, NonFiniteLossError, RecipeError, Trainer, load_checkpoint
     from .train.recipe import load_recipe, resolve_config
 
+    out = None
     try:
         recipe = load_recipe(args.recipe)
         out, ckpt_path = _train_paths(args, recipe.name)
@@ -309,23 +316,36 @@ def _train(args):
         if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
             raise
         return _error("train", "%s (checkpoints already written are intact)" % e, 1)
-    except KeyboardInterrupt:
-        return _error("train", "interrupted", 130)
+    except KeyboardInterrupt:  # a second Ctrl-C: stopped at once, after the last checkpoint written
+        _error("train", "interrupted", 130)
+        if out is not None:
+            _resume_hint(args.recipe, out, sys.stderr)
+        return 130
     if result["status"] == "interrupted":
-        print("resume with: nettrain train %s --out %s --resume" % (args.recipe, out))
+        _resume_hint(args.recipe, out, sys.stdout)
         return 130
     print("checkpoint: %s" % result["checkpoint"])
     return 0
 
 
-def cmd_eval(args):
+def _resume_hint(recipe, out, stream):
+    """How to continue, printed on every interruption (also a second Ctrl-C before anything was saved)."""
+    if os.path.exists(os.path.join(out, "last.h5")):
+        print("resume with: nettrain train %s --out %s --resume" % (recipe, out), file=stream, flush=True)
+    else:
+        print("no checkpoint was written yet; start again with: nettrain train %s --out %s" % (recipe, out),
+              file=stream, flush=True)
+
+
+def cmd_eval(args, parser=None):
     """``nettrain eval``: load a checkpoint's weights into the recipe's model and evaluate."""
     from .train import CheckpointError, ConfigError, RecipeError, Trainer, load_checkpoint
     from .train.recipe import load_recipe, resolve_config
 
+    path = checkpoint_path(args, parser) if parser is not None else args.checkpoint
     try:
         recipe = load_recipe(args.recipe)
-        ckpt = load_checkpoint(args.checkpoint)
+        ckpt = load_checkpoint(path)
         config = resolve_config(recipe.config, list(args.set), base=ckpt.config)
         trainer = Trainer.from_recipe(recipe, config, verbose=False)
         trainer.load_checkpoint(ckpt, weights_only=True)
@@ -346,29 +366,41 @@ def cmd_eval(args):
     return 0
 
 
-def cmd_inspect(args):
+def cmd_inspect(args, parser=None):
     """``nettrain inspect``: a verified summary of a checkpoint."""
     from .train import CheckpointError, inspect_checkpoint
 
-    if args.checkpoint.endswith(".py"):
-        return _inspect_recipe(args)
+    path = checkpoint_path(args, parser) if parser is not None else args.checkpoint
+    if _names_recipe(path):
+        return _inspect_recipe(args, path)
     if args.set:
         return _error("inspect", "--set changes a recipe's config; a checkpoint is shown as it was saved", 2)
     try:
-        print(inspect_checkpoint(args.checkpoint))
+        print(inspect_checkpoint(path))
     except CheckpointError as e:
         return _error("inspect", e, 1)
     return 0
 
 
-def _inspect_recipe(args):
+def _names_recipe(path):
+    """Whether ``nettrain inspect``'s argument is a recipe (a .py file or a bundled recipe's name)."""
+    if path.endswith(".py"):
+        return True
+    if os.path.exists(path) or "/" in path or os.sep in path:
+        return False
+    from .recipes import recipe_path
+
+    return recipe_path(path) is not None
+
+
+def _inspect_recipe(args, path):
     """``nettrain inspect RECIPE``: the model summary of a recipe (its data gives the input shape)."""
     from .train import ConfigError, RecipeError, Trainer
     from .train.inspection import model_summary
     from .train.recipe import load_recipe, resolve_config
 
     try:
-        recipe = load_recipe(args.checkpoint)
+        recipe = load_recipe(path)
         trainer = Trainer.from_recipe(recipe, resolve_config(recipe.config, list(args.set)), progress=False,
                                       verbose=False)  # fmt: skip
         print("%s: %s" % (recipe.name, type(trainer.model).__name__))
@@ -396,23 +428,82 @@ def cmd_doctor(args):
 
 # ---------------------------------------------------------------- entry point
 
-COMMANDS = [_add_train, _add_eval, _add_inspect, _add_cache, _add_doctor]
+def _add_after_training(sub):
+    from .commands import export, predict, recipes, sample
+
+    for module in (predict, sample, export, recipes):
+        module.add(sub)
+
+
+COMMANDS = [_add_train, _add_eval, _add_inspect, _add_after_training, _add_cache, _add_doctor]
+
+
+def _version():
+    from ._version import version
+
+    return "nettrain %s" % version()
+
+
+class _Version(argparse.Action):
+    """``--version``: the version string, read only when asked (no import of nettrain's compiler)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_version())
+        parser.exit()
 
 
 def build_parser():
     """The argparse parser with one sub-command per entry of ``COMMANDS``."""
-    parser = argparse.ArgumentParser(prog="nettrain", description="nettrain: train recipes, evaluate and inspect "
-                                     "checkpoints, manage the compile cache. `nettrain COMMAND --help` explains each.")
+    parser = argparse.ArgumentParser(prog="nettrain", description="nettrain: train recipes, predict, sample and "
+                                     "export with checkpoints, evaluate and inspect them, manage the compile cache. "
+                                     "`nettrain COMMAND --help` explains each.")  # fmt: skip
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:
         add(sub)
+    _remember_parsers(parser)
     return parser
 
 
+def _remember_parsers(parser):
+    """Give every sub-command's namespace its own parser, so errors print that command's usage."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.set_defaults(_parser=sub)
+                _remember_parsers(sub)
+
+
+def _quiet_broken_pipe():
+    """``nettrain ... | head``: the reader left; stop writing without a traceback (exit status 141, as a shell)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 141
+
+
 def main(argv=None):
-    """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    Bad arguments print the command's usage and one error line and exit with status 2.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # reported by the sub-command that got them, with its own usage line
+        getattr(args, "_parser", parser).error("unrecognized arguments: %s" % " ".join(extra))
     if getattr(args, "func", None) is None:
         return _usage(parser)
-    return args.func(args)
+    from . import _load_all
+
+    _load_all()  # what `import nettrain` loads outside the CLI (deferred so that --help answers at once)
+    try:
+        status = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    return status

@@ -31,13 +31,13 @@ def root(tmp_path):
     return str(tmp_path / "compiledir")
 
 
-def test_cache_list_shows_each_entry_with_size_age_and_the_total(root, capsys):
+def test_cache_list_shows_each_entry_with_size_last_use_and_the_total(root, capsys):
     keys = [fake_entry(root, i) for i in range(3)]
     assert main(["cache", "list", "--compiledir", root]) == 0
     out = capsys.readouterr().out
     for key in keys:
         assert key[:16] in out
-    assert "KEY" in out and "SIZE" in out and "AGE" in out
+    assert "KEY" in out and "SIZE" in out and "LAST USE" in out
     assert "3 entries" in out and root in out
     assert out.count(" ok") == 3
 

@@ -359,7 +359,10 @@ class Function:
         if prof is not None:
             prof.linker = getattr(linker, "name", "?")
             wrap = prof.node_wrapper(wrap)
-        with instrumented(wrap):
+        from ..backends.c.cache import labelled
+
+        # `nettrain cache list` shows which functions use an entry
+        with instrumented(wrap), labelled(self.name or "<unnamed>"):
             self._run, cells = linker.make_thunk(fg, in_cells, allow_gc=config.allow_gc)
         if prof is not None:
             self._run = prof.wrap_run(self._run)

@@ -257,6 +257,18 @@ class Layer:
             value = self._sample(var.tag.initializer, var.type.shape, var.type.dtype, rng)
             var.set_value(value, borrow=True)
 
+    def save_weights(self, path):
+        """Write every parameter to the HDF5 file ``path`` (``/params/<dotted name>``); see :mod:`.weights`."""
+        from .weights import save_weights
+
+        return save_weights(self, path)
+
+    def load_weights(self, path, strict=True):
+        """Set the parameters from ``/params`` of an HDF5 file or checkpoint (strict: every mismatch listed)."""
+        from .weights import load_weights
+
+        return load_weights(self, path, strict=strict)
+
     # ------------------------------------------------------------- calling
     def forward(self, x, training=False):
         """Return ``(output, updates)`` for the symbolic input ``x``."""

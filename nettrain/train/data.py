@@ -170,6 +170,7 @@ def train_val_split(x, y, val_fraction, seed=0):
     Returns
     -------
     ((x_train, y_train), (x_val, y_val))
+        With ``val_fraction=0``: ``((x, y), None)``, no validation (the Trainer then monitors the training loss).
 
     Examples
     --------
@@ -178,12 +179,16 @@ def train_val_split(x, y, val_fraction, seed=0):
     >>> (xt, yt), (xv, yv) = train_val_split(np.arange(10), np.arange(10), 0.2, seed=0)
     >>> len(xt), len(xv), sorted(xt.tolist() + xv.tolist()) == list(range(10))
     (8, 2, True)
+    >>> train_val_split(np.arange(3), np.arange(3), 0)[1] is None
+    True
     """
     x, y = np.asarray(x), np.asarray(y)
     if len(x) != len(y):
         raise ValueError("x and y need the same length, got %d and %d" % (len(x), len(y)))
+    if val_fraction == 0:
+        return (x, y), None
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError("val_fraction must be in (0, 1), got %r" % (val_fraction,))
+        raise ValueError("val_fraction must be in (0, 1), or 0 for no validation split, got %r" % (val_fraction,))
     n_val = int(round(len(x) * val_fraction))
     if not 0 < n_val < len(x):
         raise ValueError("val_fraction %r of %d samples leaves an empty split" % (val_fraction, len(x)))

@@ -140,7 +140,7 @@ def _where(exc, path):
 
 
 def load_recipe(path):
-    """Load a recipe file.
+    """Load a recipe file, or a bundled recipe by name (``"digits_mlp"``, see :mod:`nettrain.recipes`).
 
     Raises
     ------
@@ -156,7 +156,15 @@ def load_recipe(path):
     ...
     nettrain.train.recipe.RecipeError: recipe not found: /nonexistent/r.py
     """
-    path = os.path.abspath(os.fspath(path))
+    path = os.fspath(path)
+    if not os.path.exists(path) and os.sep not in path and "/" not in path and not path.endswith(".py"):
+        from ..recipes import available, recipe_path
+
+        if recipe_path(path) is None:  # a bare name is a bundled recipe
+            raise RecipeError("no bundled recipe named %r (bundled: %s; or give a recipe file)"
+                              % (path, ", ".join(available())))
+        path = recipe_path(path)
+    path = os.path.abspath(path)
     if not os.path.isfile(path):
         raise RecipeError("recipe not found: %s" % path)
     if not path.endswith(".py"):

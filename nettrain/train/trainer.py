@@ -302,12 +302,37 @@ class Trainer:
             config=self.config, extra={"history": self.history},
         )
 
-    def save_checkpoint(self, path):
-        """Write the whole training state to ``path`` (atomically; the previous file is kept as ``.prev``)."""
+    def save_checkpoint(self, path, durable=None):
+        """Write the whole training state to ``path`` (atomically; the previous file is kept as ``.prev``).
+
+        ``durable`` fsyncs it (see :mod:`nettrain.train.checkpoint`); None: when ``DURABLE_INTERVAL``
+        seconds have passed since the last durable checkpoint."""
+        from . import checkpoint as _ck
+
         self.compile()
-        save_checkpoint(path, **self.state())
+        now = time.monotonic()
+        if durable is None:
+            durable = now - getattr(self, "_durable_at", -1e300) >= _ck.DURABLE_INTERVAL
+        save_checkpoint(path, durable=durable, **self.state())
+        if durable:
+            self._durable_at = now
+        self._durable_position = self._position() if durable else None
         self.last_checkpoint, self._saved_at = os.fspath(path), self._position()
         return path
+
+    def _make_durable(self):
+        """fsync the run's checkpoints written without it (the newest state is on disk already)."""
+        from .checkpoint import make_durable
+
+        for name in ("last.h5", "best.h5"):
+            path = os.path.join(self.out_dir, name)
+            if os.path.exists(path):
+                make_durable(path)
+        self._durable_at, self._durable_position = time.monotonic(), self._saved_at
+
+    def _last_durable(self):
+        """Whether the newest checkpoint written was fsynced."""
+        return getattr(self, "_durable_at", None) is not None and self._durable_position == self._saved_at
 
     def _position(self):
         return (self.epoch, self.step, self.micro, self.loader.epoch, self.loader.index, self.status)
@@ -372,6 +397,7 @@ class Trainer:
             if key in ck.hooks:
                 h.load_state_dict(ck.hooks[key])
         self.history = list((ck.extra or {}).get("history", []))
+        self._resumed_status = c.get("status")  # 'completed': its test results are logged already
         self.resumed_from, self.last_checkpoint = ck.path, ck.path
         self._saved_at = self._position()
         return ck
@@ -484,6 +510,9 @@ class Trainer:
         previous = self._install_sigint()
         if sigint.pending():  # a Ctrl-C before this point (``nettrain train`` catches it from its start)
             self._interrupted = True
+        # a finished run resumed without more epochs: report its test results again, but log them only once
+        finished = resume is not None and self.epoch >= self.epochs and \
+            getattr(self, "_resumed_status", None) in ("completed", "stopped")
         if resume is not None and self.epoch >= self.epochs:
             self.message("nothing to train: %d of %d epochs done (raise --epochs to train more)"
                          % (self.epoch, self.epochs))
@@ -493,7 +522,9 @@ class Trainer:
                 self._run_epoch()
             self.status = "interrupted" if self._interrupted else "stopped" if self.should_stop else "completed"
             if self.out_dir is not None and self._saved_at != self._position():
-                self.save_checkpoint(os.path.join(self.out_dir, "last.h5"))
+                self.save_checkpoint(os.path.join(self.out_dir, "last.h5"), durable=True)  # the end, or Ctrl-C
+            elif self.out_dir is not None and not self._last_durable():
+                self._make_durable()
             if self.status == "interrupted":
                 batches = self.batch_in_epoch if self.loader.index else 0
                 self.message("interrupted after %d epochs and %d batches (step %d): saved %s"
@@ -503,7 +534,8 @@ class Trainer:
             self._call("on_train_end")
             if self.test_data is not None and self.status != "interrupted":
                 result["test"] = {"test_" + k: v for k, v in self.evaluate(self.test_data).items()}
-                self._call("on_test_end", result["test"])
+                if not finished:
+                    self._call("on_test_end", result["test"])
         finally:
             self._restore_sigint(previous)
             self._call("close")

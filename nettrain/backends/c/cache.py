@@ -30,6 +30,8 @@ Rules that make it safe:
 """
 
 import atexit
+import contextlib
+import contextvars
 import errno
 import functools
 import hashlib
@@ -390,6 +392,49 @@ def _unlock(fd):
 # ---------------------------------------------------------------- build
 
 
+# ---------------------------------------------------------------- use records (``nettrain cache list``)
+
+#: the name of the nettrain function being linked (set by ``Function`` around ``make_thunk``)
+_label = contextvars.ContextVar("nettrain_cache_label", default=None)
+_noted = set()
+USES = "uses"  # one function name per line, in the entry directory (not part of the verified artifact)
+
+
+@contextlib.contextmanager
+def labelled(name):
+    """Record ``name`` as a user of the entries looked up inside the ``with`` block."""
+    token = _label.set(name)
+    try:
+        yield
+    finally:
+        _label.reset(token)
+
+
+def _note_use(lib):
+    """Touch the entry (its mtime is its last use) and add the current function name to its ``uses``.
+
+    Best effort: a read-only or shared cache simply keeps its old record.
+    """
+    d, name = os.path.dirname(lib), _label.get()
+    if (d, name) in _noted:
+        return
+    _noted.add((d, name))
+    try:
+        os.utime(d)
+        if name:
+            path = os.path.join(d, USES)
+            try:
+                with open(path) as f:
+                    known = f.read().split("\n")
+            except FileNotFoundError:
+                known = []
+            if name not in known:
+                with open(path, "a") as f:  # one short O_APPEND write: concurrent writers do not interleave
+                    f.write(name.replace("\n", " ") + "\n")
+    except OSError:
+        pass
+
+
 def get_or_build(source, builder=CBuilder):
     """Path of the artifact (shared library) built from ``source``, compiling it at most once per key.
 
@@ -406,6 +451,7 @@ def get_or_build(source, builder=CBuilder):
         lib = _lookup(r, key, art)
         if lib is not None:
             _stats["hits"] += 1
+            _note_use(lib)
             return lib
     _stats["misses"] += 1
     if root not in _swept:  # the first build of this process in this cache: tidy up after killed ones
@@ -483,6 +529,7 @@ def _build_into(root, key, source, builder, d):
             shutil.rmtree(tmp, ignore_errors=True)
     lib = os.path.join(d, builder.artifact)
     _lookup(root, key, builder.artifact)  # remember it as verified, so the next lookup in this process skips hashing
+    _note_use(lib)
     return lib
 
 

@@ -21,6 +21,15 @@ def _dir_size(path):
     return total
 
 
+def _uses(path):
+    """Names of the nettrain functions recorded as using the entry ``path`` (see ``cache._note_use``)."""
+    try:
+        with open(os.path.join(path, "uses")) as f:
+            return [n for n in f.read().split("\n") if n]
+    except OSError:
+        return []
+
+
 def _key_of(name):
     """The key an item of a shard directory belongs to ('' for foreign files)."""
     key = name[len(".trash-"):][:64] if name.startswith(".trash-") else name[:64]
@@ -49,7 +58,10 @@ def _items(root):
 
 
 def list_entries(root=None, verify=True):
-    """Entries under ``root`` (default compiledir) as dicts: key, path, size, mtime, status.
+    """Entries under ``root`` (default compiledir) as dicts: key, path, size, mtime, status, names.
+
+    ``mtime`` is the entry's last use (every lookup touches it); ``names`` lists the nettrain
+    functions (``function(..., name=...)``) recorded as using it.
 
     ``status`` is ``'ok'``, ``'building'`` for an unpublished build, or ``'corrupt: <why>'``.
 
@@ -73,7 +85,7 @@ def list_entries(root=None, verify=True):
             else:
                 why = check_entry(path) if verify else None
                 status = "ok" if why is None else "corrupt: " + why
-            out.append(dict(key=key, path=path, size=_dir_size(path), mtime=mtime, status=status))
+            out.append(dict(key=key, path=path, size=_dir_size(path), mtime=mtime, status=status, names=_uses(path)))
     return out
 
 

@@ -246,14 +246,19 @@ class DistributedTrainer(Trainer):
             st["extra"] = dict(st["extra"] or {}, ranks=ranks[1:])
         return st
 
-    def save_checkpoint(self, path):
+    def save_checkpoint(self, path, durable=None):
         """Rank 0 writes ``path``; every rank takes part (the random states are gathered)."""
         if self.rank == 0:
-            return super().save_checkpoint(path)
+            return super().save_checkpoint(path, durable=durable)
         self.compile()
         self.state()
         self.last_checkpoint, self._saved_at = os.fspath(path), self._position()
+        self._durable_at, self._durable_position = 0.0, self._saved_at  # rank 0 decides what reaches the disk
         return path
+
+    def _make_durable(self):
+        if self.rank == 0:
+            super()._make_durable()
 
     def load_checkpoint(self, ck, weights_only=False):
         ck = super().load_checkpoint(ck, weights_only)

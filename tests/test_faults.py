@@ -156,7 +156,7 @@ SLOW_WRITER = """
 import sys, time
 from nettrain.train import checkpoint as C
 
-def half_then_hang(path, buffer):  # a writer killed halfway through the file
+def half_then_hang(path, buffer, *args):  # a writer killed halfway through the file
     data = buffer.getvalue()
     with open(path, "xb") as f:
         f.write(data[: len(data) // 2])

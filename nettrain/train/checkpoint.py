@@ -258,17 +258,14 @@ def _image(*, params, optimizer, rng, counters, data_state, schedule, hooks, con
     return buffer
 
 
-def _write_file(path, buffer, durable):
-    """Create ``path`` (it must not exist) holding the bytes of ``buffer`` (fsynced if ``durable``); a full disk
-    raises OSError."""
+def _write_file(path, buffer):
+    """Create ``path`` (it must not exist) holding the bytes of ``buffer``; a full disk raises OSError."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with buffer.getbuffer() as data:
             done = 0
             while done < len(data):
                 done += os.write(fd, data[done : done + (1 << 26)])
-        if durable:
-            os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -279,7 +276,9 @@ def _publish(path, image, keep_previous, durable):
     if os.path.lexists(tmp):  # our own leftover (an earlier write of this process failed)
         os.remove(tmp)
     try:
-        _write_file(tmp, image, durable)
+        _write_file(tmp, image)
+        if durable:
+            _fsync(tmp)
         if keep_previous and os.path.exists(path):
             _keep_previous(path)
         os.replace(tmp, path)

@@ -176,7 +176,19 @@ def _add_train(sub):
                    help="change a config value, type checked against the recipe's default (repeatable); "
                         "trainer settings too, e.g. --set early_stopping=5 --set grad_accum=2")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars (also off when not a terminal)")
+    p.add_argument("--threads", type=_threads_arg, metavar="N",
+                   help="BLAS / OpenMP threads (config.blas_threads; default: the cores available to the process)")
     p.set_defaults(func=cmd_train)
+
+
+def _threads_arg(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError("expected a number of threads >= 1, got %r" % text)
+    return n
 
 
 def _add_eval(sub):
@@ -254,6 +266,15 @@ def _train_paths(args, name):
 
 def cmd_train(args):
     """``nettrain train``: resolve the config, build the recipe, train, evaluate on the test split."""
+    if args.threads:  # for this command only (tests call main() repeatedly in one process)
+        from .configdefaults import config as nt_config
+
+        with nt_config.change_flags(blas_threads=args.threads):
+            return _cmd_train(args)
+    return _cmd_train(args)
+
+
+def _cmd_train(args):
     from .train import CheckpointError, ConfigError, NonFiniteLossError, RecipeError, Trainer, load_checkpoint
     from .train.recipe import load_recipe, resolve_config
 

@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 
+from ..backends import threads
 from ..configdefaults import config
 from ..graph.basic import Constant, SharedVariable, Variable, ancestors, clone_get_equiv, clone_replace, io_toposort
 from ..graph.fg import FunctionGraph, MissingInputError
@@ -323,6 +324,7 @@ class Function:
             self._fast.append((dt, nd, free, dt.type if dt is not None and nd == 0 and not strict else None))
         linker = maker.mode.get_linker()
         self._run, cells = linker.make_thunk(fg, in_cells, allow_gc=config.allow_gc)
+        threads.apply()  # BLAS threads: config.blas_threads or the cores available (cheap once set)
         self._linker = linker  # for tests and debugging (e.g. its last_source)
         self.storage_map = cells  # variable -> one-element cell, for introspection
         outs = fg.outputs

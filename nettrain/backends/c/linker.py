@@ -21,7 +21,8 @@ from . import nnet as _nnet  # noqa: F401 - registers softmax / crossentropy ker
 from . import pool as _pool  # noqa: F401 - registers pooling kernels
 from . import reduction as _reduction  # noqa: F401 - registers CAReduce kernels
 from . import shape_ops as _shape_ops  # noqa: F401 - registers subtensor / shape kernels
-from .compiler import CompileError, available, build_library
+from .. import threads
+from .compiler import CompileError, available, build_library, openmp_works
 from .registry import NAME, c_kernel
 from .table import PRELUDE
 
@@ -91,6 +92,8 @@ class CLinker:
             return PythonLinker().make_thunk(fgraph, input_cells, allow_gc)
         run = make_runner(steps, runners)
         run.library = keep  # the library stays loaded while the function lives
+        if keep is not None:  # its OpenMP runtime is loaded now: give it config.blas_threads too
+            threads.apply(openmp_loaded=openmp_works())
         return run, cells
 
     def runners(self, steps):

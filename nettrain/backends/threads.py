@@ -1,0 +1,139 @@
+"""How many threads BLAS and our OpenMP kernels use: the cores this process may really run on.
+
+A BLAS that starts one thread per core of the machine, on a machine shared
+with other processes (or in a container limited to fewer cores than it
+sees), oversubscribes: its threads spin waiting for each other while the
+scheduler runs someone else, and a training step gets many times slower.
+nettrain therefore sets the thread count of every BLAS and OpenMP runtime
+loaded in the process (through ``threadpoolctl``) to ``config.blas_threads``,
+or, when that is 0 (the default), to :func:`available_cores`: the CPUs of the
+process's affinity mask, capped by the cgroup CPU quota.
+
+The setting is applied when a function is compiled (the C kernels' OpenMP
+runtime is loaded by then), and again whenever the wanted count changes.
+
+Results do not depend on the count for elementwise kernels, reductions
+along the innermost (contiguous) axis and every kernel nettrain writes
+(each output element is computed by one thread in a fixed order).  What
+may differ in the last bits of float results with the thread count are the
+BLAS products (``dot``, ``gemm``, convolutions through im2col + gemm):
+OpenBLAS splits the inner dimension differently for different thread
+counts; see ``tests/backends/test_threads.py``.
+"""
+
+import math
+import os
+import warnings
+
+from ..configdefaults import config
+
+_applied = {"key": None, "controller": None}
+
+
+def _cgroup_quota(root="/sys/fs/cgroup", proc="/proc/self/cgroup"):
+    """CPUs allowed by the cgroup CPU quota (a float), or None when unlimited or unknown.
+
+    Reads cgroup v2 ``cpu.max`` (``"150000 100000"``: 1.5 CPUs) or v1
+    ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``, of the process's own cgroup
+    and of the root (a container's view); the smallest quota wins.
+    """
+    paths = []
+    try:
+        with open(proc) as f:
+            for line in f:
+                parts = line.rstrip("\n").split(":", 2)
+                if len(parts) == 3 and (parts[0] == "0" or "cpu" in parts[1].split(",")):
+                    paths.append((parts[0] == "0", parts[2]))
+    except OSError:
+        pass
+    best = None
+    for v2, rel in paths + [(True, "/"), (False, "/")]:
+        rel = rel.lstrip("/")
+        try:
+            if v2:
+                with open(os.path.join(root, rel, "cpu.max")) as f:
+                    quota, period = f.read().split()[:2]
+                if quota == "max":
+                    continue
+            else:
+                base = os.path.join(root, "cpu,cpuacct", rel)
+                if not os.path.isdir(base):
+                    base = os.path.join(root, "cpu", rel)
+                with open(os.path.join(base, "cpu.cfs_quota_us")) as f:
+                    quota = f.read().strip()
+                with open(os.path.join(base, "cpu.cfs_period_us")) as f:
+                    period = f.read().strip()
+                if int(quota) <= 0:
+                    continue
+            cpus = int(quota) / int(period)
+        except (OSError, ValueError):
+            continue
+        best = cpus if best is None else min(best, cpus)
+    return best
+
+
+def available_cores():
+    """The cores this process may use: its CPU affinity, capped by the cgroup CPU quota (at least 1).
+
+    Examples
+    --------
+    >>> from nettrain.backends.threads import available_cores
+    >>> 1 <= available_cores() <= (os.cpu_count() or 1)
+    True
+    """
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    quota = _cgroup_quota()
+    if quota is not None:
+        n = min(n, max(1, math.ceil(quota)))
+    return max(1, n)
+
+
+def wanted_threads():
+    """``config.blas_threads``, or :func:`available_cores` when it is 0.
+
+    Examples
+    --------
+    >>> import nettrain
+    >>> from nettrain.backends.threads import wanted_threads
+    >>> with nettrain.config.change_flags(blas_threads=1):
+    ...     wanted_threads()
+    1
+    """
+    return config.blas_threads or available_cores()
+
+
+def apply(openmp_loaded=False):
+    """Set every loaded BLAS / OpenMP runtime to :func:`wanted_threads` threads (cheap when nothing changed).
+
+    ``openmp_loaded`` says that a kernel library linked with OpenMP is loaded
+    now, so that a runtime loaded since the last call gets the setting too.
+    Returns the thread count applied.
+    """
+    n = wanted_threads()
+    key = (n, bool(openmp_loaded))
+    if _applied["key"] == key or (_applied["key"] is not None and _applied["key"][0] == n and not openmp_loaded):
+        return n
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        warnings.warn("threadpoolctl is not installed: nettrain cannot set the BLAS / OpenMP thread count "
+                      "(pip install threadpoolctl)", RuntimeWarning, stacklevel=2)  # fmt: skip
+        _applied["key"] = key
+        return n
+    ctl = ThreadpoolController()  # scans the loaded libraries (a few ms): done only when something changed
+    ctl.limit(limits=n)
+    _applied["key"], _applied["controller"] = key, ctl
+    return n
+
+
+def current():
+    """``{library: threads}`` for every BLAS / OpenMP runtime loaded (for tests and ``nettrain doctor``)."""
+    from threadpoolctl import threadpool_info
+
+    return {"%s (%s)" % (i["internal_api"], os.path.basename(i["filepath"])): i["num_threads"] for i in threadpool_info()}
+
+
+__all__ = ["available_cores", "wanted_threads", "apply", "current"]

@@ -133,7 +133,8 @@ def current():
     """``{library: threads}`` for every BLAS / OpenMP runtime loaded (for tests and ``nettrain doctor``)."""
     from threadpoolctl import threadpool_info
 
-    return {"%s (%s)" % (i["internal_api"], os.path.basename(i["filepath"])): i["num_threads"] for i in threadpool_info()}
+    info = threadpool_info()
+    return {"%s (%s)" % (i["internal_api"], os.path.basename(i["filepath"])): i["num_threads"] for i in info}
 
 
 __all__ = ["available_cores", "wanted_threads", "apply", "current"]

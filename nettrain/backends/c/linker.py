@@ -12,11 +12,12 @@ import importlib.util
 import os
 import warnings
 
-from ..python import PythonLinker, make_runner, storage_plan
+from ..python import PythonLinker, storage_plan
 from . import blas as _blas  # noqa: F401 - registers Dot/Gemm/Gemv/Ger kernels (when a BLAS is found)
 from . import bn as _bn  # noqa: F401 - registers batch-normalization kernels
 from . import conv as _conv  # noqa: F401 - registers conv2d forward / gradient kernels
 from . import elemwise as _elemwise  # noqa: F401 - registers Elemwise kernels
+from . import fastcall
 from . import nnet as _nnet  # noqa: F401 - registers softmax / crossentropy kernels
 from . import pool as _pool  # noqa: F401 - registers pooling kernels
 from . import reduction as _reduction  # noqa: F401 - registers CAReduce kernels
@@ -90,7 +91,7 @@ class CLinker:
             # a bug in nettrain's code generation: keep the program running
             warnings.warn("C kernels failed to compile; using the Python linker.\n%s" % e, RuntimeWarning)
             return PythonLinker().make_thunk(fgraph, input_cells, allow_gc)
-        run = make_runner(steps, runners)
+        run = fastcall.make_runner(steps, runners)
         run.library = keep  # the library stays loaded while the function lives
         if keep is not None:  # its OpenMP runtime is loaded now: give it config.blas_threads too
             threads.apply(openmp_loaded=openmp_works())

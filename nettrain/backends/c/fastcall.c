@@ -106,6 +106,11 @@ static PyObject *runner_call(Runner *self, PyObject *args, PyObject *kw)
     Py_RETURN_NONE;
 }
 
+static PyMemberDef runner_members[] = {
+    {"plan", T_OBJECT, offsetof(Runner, plan), READONLY, "the steps: (runner, node, inputs, outputs, clear)"},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyTypeObject RunnerType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "_ntfast.Runner",
@@ -117,6 +122,7 @@ static PyTypeObject RunnerType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Runner(plan, fail): runs a linker's steps",
     .tp_dictoffset = offsetof(Runner, dict),
+    .tp_members = runner_members,
     .tp_init = (initproc)runner_init,
     .tp_new = PyType_GenericNew,
 };

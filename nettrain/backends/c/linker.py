@@ -31,6 +31,9 @@ from .table import PRELUDE
 # thread running the next node (and from other processes); let them sleep.
 # Read once, when the first kernel library loads libgomp; users may override.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# No nested parallel regions: a parallel loop's threads never start threads of their own (or a
+# threaded BLAS inside one), so the thread count (config.blas_threads) is the whole process's.
+os.environ.setdefault("OMP_MAX_ACTIVE_LEVELS", "1")
 
 _warned = []
 

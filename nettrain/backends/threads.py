@@ -129,6 +129,12 @@ def apply(openmp_loaded=False):
     return n
 
 
+def current_count():
+    """The thread count last applied (:func:`apply`), or None before the first compile."""
+    key = _applied["key"]
+    return key[0] if key else None
+
+
 def current():
     """``{library: threads}`` for every BLAS / OpenMP runtime loaded (for tests and ``nettrain doctor``)."""
     from threadpoolctl import threadpool_info
@@ -137,4 +143,4 @@ def current():
     return {"%s (%s)" % (i["internal_api"], os.path.basename(i["filepath"])): i["num_threads"] for i in info}
 
 
-__all__ = ["available_cores", "wanted_threads", "apply", "current"]
+__all__ = ["available_cores", "wanted_threads", "apply", "current", "current_count"]

@@ -42,11 +42,26 @@ typedef struct {
     PyObject *plan, *fail, *dict;
 } Runner;
 
+static int runner_traverse(Runner *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->plan);
+    Py_VISIT(self->fail);
+    Py_VISIT(self->dict);
+    return 0;
+}
+
+static int runner_clear(Runner *self)
+{
+    Py_CLEAR(self->plan);
+    Py_CLEAR(self->fail);
+    Py_CLEAR(self->dict);
+    return 0;
+}
+
 static void runner_dealloc(Runner *self)
 {
-    Py_XDECREF(self->plan);
-    Py_XDECREF(self->fail);
-    Py_XDECREF(self->dict);
+    PyObject_GC_UnTrack(self);
+    runner_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -63,6 +78,10 @@ static int runner_init(Runner *self, PyObject *args, PyObject *kw)
 static PyObject *runner_call(Runner *self, PyObject *args, PyObject *kw)
 {
     PyObject *plan = self->plan;
+    if (plan == NULL || self->fail == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_ntfast.Runner: not initialized");
+        return NULL;
+    }
     Py_ssize_t n = PyTuple_GET_SIZE(plan);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *st = PyTuple_GET_ITEM(plan, i);
@@ -119,7 +138,9 @@ static PyTypeObject RunnerType = {
     .tp_call = (ternaryfunc)runner_call,
     .tp_getattro = PyObject_GenericGetAttr,
     .tp_setattro = PyObject_GenericSetAttr,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)runner_traverse,
+    .tp_clear = (inquiry)runner_clear,
     .tp_doc = "Runner(plan, fail): runs a linker's steps",
     .tp_dictoffset = offsetof(Runner, dict),
     .tp_members = runner_members,

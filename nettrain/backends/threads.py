@@ -21,6 +21,7 @@ OpenBLAS splits the inner dimension differently for different thread
 counts; see ``tests/backends/test_threads.py``.
 """
 
+import functools
 import math
 import os
 import warnings
@@ -72,6 +73,12 @@ def _cgroup_quota(root="/sys/fs/cgroup", proc="/proc/self/cgroup"):
     return best
 
 
+@functools.lru_cache(maxsize=None)
+def _quota_once():
+    """The cgroup quota, read once per process (it is checked at every compile)."""
+    return _cgroup_quota()
+
+
 def available_cores():
     """The cores this process may use: its CPU affinity, capped by the cgroup CPU quota (at least 1).
 
@@ -85,7 +92,7 @@ def available_cores():
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         n = os.cpu_count() or 1
-    quota = _cgroup_quota()
+    quota = _quota_once()
     if quota is not None:
         n = min(n, max(1, math.ceil(quota)))
     return max(1, n)

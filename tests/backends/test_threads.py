@@ -35,9 +35,9 @@ def test_cgroup_v1_quota_and_unlimited(tmp_path):
 
 def test_available_cores_is_capped_by_the_quota(monkeypatch):
     affinity = len(os.sched_getaffinity(0))
-    monkeypatch.setattr(threads, "_cgroup_quota", lambda: None)
+    monkeypatch.setattr(threads, "_quota_once", lambda: None)
     assert threads.available_cores() == affinity
-    monkeypatch.setattr(threads, "_cgroup_quota", lambda: 0.5)  # half a CPU still gets one thread
+    monkeypatch.setattr(threads, "_quota_once", lambda: 0.5)  # half a CPU still gets one thread
     assert threads.available_cores() == 1
 
 

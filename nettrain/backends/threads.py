@@ -123,6 +123,9 @@ def apply(openmp_loaded=False):
     key = (n, bool(openmp_loaded))
     if _applied["key"] == key or (_applied["key"] is not None and _applied["key"][0] == n and not openmp_loaded):
         return n
+    if _applied["key"] is None and _libraries_default_to(n):
+        _applied["key"] = key  # nothing to change: spare the import of threadpoolctl (~15 ms) at startup
+        return n
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
@@ -134,6 +137,25 @@ def apply(openmp_loaded=False):
     ctl.limit(limits=n)
     _applied["key"], _applied["controller"] = key, ctl
     return n
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GOTO_NUM_THREADS", "BLIS_NUM_THREADS")
+
+
+def _libraries_default_to(n):
+    """True when every BLAS / OpenMP runtime already runs ``n`` threads by itself.
+
+    They start one thread per CPU of the process's affinity when they load,
+    unless an environment variable says otherwise.  Only when that is the
+    whole machine can we be sure it was the same when they loaded.
+    """
+    if config.blas_threads or any(os.environ.get(v) for v in _THREAD_VARS):
+        return False
+    try:
+        aff = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return False
+    return aff == os.cpu_count() == n
 
 
 def current_count():

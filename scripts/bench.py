@@ -542,7 +542,7 @@ def bench_threads(table, repeat):
         if (who, 1) in res:
             table.add("LeNet b64: gain from 1 to 2 threads", who, None, None,
                       "%.2fx" % (res[(who, 1)] / res[(who, 2)]))  # fmt: skip
-    _set_threads(0, torch)
+    _set_threads(0, None)  # back to the default for the benchmarks that follow
 
 
 def _threads_mlp(table, repeat, batch, torch, rng):

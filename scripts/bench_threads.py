@@ -45,14 +45,19 @@ f, _ = bench._mlp(%(batch)d, "c")
 rng = np.random.default_rng(0)
 xv = rng.random((%(batch)d, 784), dtype=np.float32)
 yv = rng.integers(0, 10, size=%(batch)d).astype(np.int32)
-for _ in range(3):
-    f(xv, yv)
-ts = []
-for _ in range(%(steps)d):
-    t = time.perf_counter(); f(xv, yv); ts.append(time.perf_counter() - t)
+params = [np.asarray(rng.normal(size=s) * 0.05, dtype=np.float32) for s in
+          [(784, 512), (512,), (512, 512), (512,), (512, 10), (10,)]]
+def med(fn):
+    for _ in range(3):
+        fn()
+    ts = []
+    for _ in range(%(steps)d):
+        t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+a, b = med(lambda: f(xv, yv)), med(lambda: bench._numpy_mlp_step(params, xv, yv))
 from threadpoolctl import threadpool_info
 n = sorted({i["num_threads"] for i in threadpool_info()})
-print(statistics.median(ts), ",".join(map(str, n)))
+print(a, b, ",".join(map(str, n)))
 """
 
 
@@ -65,8 +70,8 @@ def run_case(batch, steps, pin, control, flags):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     if r.returncode != 0:
         return None, r.stderr.strip().splitlines()[-1]
-    t, n = r.stdout.split()
-    return float(t), n
+    t, t_np, n = r.stdout.split()
+    return (float(t), float(t_np)), n
 
 
 def main(argv=None):
@@ -82,8 +87,10 @@ def main(argv=None):
         ("busy neighbour, pinned to one core", True, True, False, ""),
         ("busy neighbour, pinned to one core", True, True, True, ""),
     ]
-    print("| situation | thread control | threads | step time | load |")
-    print("|---|---|---|---|---|")
+    print("MLP 784-512-512-10 SGD step, batch %d, C linker; NumPy: the hand-written step of bench.py in the same "
+          "process (same BLAS, same thread setting)" % args.batch)
+    print("| situation | thread control | threads | nettrain step | NumPy step | load |")
+    print("|---|---|---|---|---|---|")
     for label, busy, pin, control, flags in cases:
         hog = None
         if busy:
@@ -96,7 +103,7 @@ def main(argv=None):
                 hog.kill()
                 hog.wait()
         how = "--threads 1" if flags else ("on (default)" if control else "off")
-        step = "%.2f ms" % (t * 1e3) if t is not None else "failed: %s" % n
+        step = "%.2f ms | %.2f ms" % (t[0] * 1e3, t[1] * 1e3) if t is not None else "failed: %s | —" % n
         print("| %s | %s | %s | %s | %.2f |" % (label, how, n if t is not None else "—", step, os.getloadavg()[0]),
               flush=True)  # fmt: skip
     return 0

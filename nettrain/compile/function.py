@@ -103,6 +103,9 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_defa
         Accept inputs that need a lossy cast (e.g. float64 data for a float32 input).
     on_unused_input : {'raise', 'warn', 'ignore'}
         What to do with inputs that no output depends on.
+    trust_input : bool
+        Skip the input checks on each call (also ``f.trust_input = True``):
+        arguments must then be NumPy arrays of exactly the inputs' types.
 
     Returns
     -------

@@ -92,3 +92,15 @@ def test_train_threads_flag_rejects_a_bad_count(capsys):
         main(["train", "recipes/digits_mlp.py", "--threads", "0"])
     assert e.value.code == 2
     assert "argument --threads: expected a number of threads >= 1, got '0'" in capsys.readouterr().err
+
+
+@pytest.mark.c
+@pytest.mark.skipif(not usable() or not openmp_works(), reason="needs a C compiler with OpenMP")
+def test_the_openmp_flag_is_part_of_the_compile_cache_key():
+    from nettrain.backends.c.cache import cache_key
+
+    src = "int f(void) { return 1; }"
+    on = cache_key(src)
+    with theano.config.change_flags(openmp=False):
+        off = cache_key(src)
+    assert on != off and cache_key(src) == on

@@ -113,17 +113,22 @@ def wanted_threads():
 
 
 def apply(openmp_loaded=False):
-    """Set every loaded BLAS / OpenMP runtime to :func:`wanted_threads` threads (cheap when nothing changed).
+    """Give every loaded BLAS / OpenMP runtime its thread count (cheap when nothing changed).
 
-    ``openmp_loaded`` says that a kernel library linked with OpenMP is loaded
-    now, so that a runtime loaded since the last call gets the setting too.
-    Returns the thread count applied.
+    Without nettrain's OpenMP kernels, BLAS gets :func:`wanted_threads` threads.
+    Once they are loaded (``openmp_loaded``), OpenMP gets that many and BLAS
+    one: nettrain's own GEMM calls split their work over the OpenMP threads,
+    each band one single-threaded BLAS call (``blas.gemm_par_source``), so the
+    two thread pools never run at once and every product is computed in the
+    same order whatever the thread count.  Returns the thread count applied.
     """
     n = wanted_threads()
-    key = (n, bool(openmp_loaded))
-    if _applied["key"] == key or (_applied["key"] is not None and _applied["key"][0] == n and not openmp_loaded):
+    prev = _applied["key"]
+    if prev is not None and prev[0] == n and (prev[1] or not openmp_loaded):
         return n
-    if _applied["key"] is None and _libraries_default_to(n):
+    omp = bool(openmp_loaded or (prev is not None and prev[1]))
+    key = (n, omp)
+    if prev is None and not omp and _libraries_default_to(n):
         _applied["key"] = key  # nothing to change: spare the import of threadpoolctl (~15 ms) at startup
         return n
     try:
@@ -134,7 +139,11 @@ def apply(openmp_loaded=False):
         _applied["key"] = key
         return n
     ctl = ThreadpoolController()  # scans the loaded libraries (a few ms): done only when something changed
-    ctl.limit(limits=n)
+    if omp:
+        ctl.limit(limits=n, user_api="openmp")
+        ctl.limit(limits=1, user_api="blas")
+    else:
+        ctl.limit(limits=n)
     _applied["key"], _applied["controller"] = key, ctl
     return n
 

@@ -48,30 +48,40 @@ def test_blas_threads_option_is_validated():
         theano.config.blas_threads = "two"
 
 
-def test_compiling_a_function_sets_the_blas_thread_count():
+def _counts():
+    counts = threads.current()
+    blas = {v for k, v in counts.items() if not k.startswith("openmp")}
+    return blas, {v for k, v in counts.items() if k.startswith("openmp")}
+
+
+def test_compiling_a_function_sets_the_thread_counts():
     x = T.dmatrix("x")
+    split = usable() and openmp_works()  # C kernels with OpenMP: they split GEMMs, BLAS runs one thread
     for n in (1, 2):
         with theano.config.change_flags(blas_threads=n):
             theano.function([x], T.dot(x, x))
-            counts = threads.current()
-        assert any(k.startswith("blas") or k.startswith("openblas") for k in counts), counts
-        assert set(counts.values()) == {n}, counts
+            blas, omp = _counts()
+        assert blas == ({1} if split else {n}), threads.current()
+        if split:
+            assert omp == {n}, threads.current()
     theano.function([x], T.dot(x, x))  # back to the default
-    assert set(threads.current().values()) == {threads.available_cores()}
+    assert _counts()[1 if split else 0] == {threads.available_cores()}
 
 
 @pytest.mark.c
 @pytest.mark.skipif(not usable(), reason="needs a C compiler and cffi")
-def test_own_kernels_give_identical_results_with_one_or_two_threads():
-    """Elementwise, reductions, conv (im2col), pooling: each output element is computed by one thread,
-    in the same order whatever the thread count (BLAS products are not covered: see threads.py)."""
+def test_results_are_identical_with_one_or_two_threads():
+    """Elementwise, reductions, pooling, softmax, and the products (dot, conv2d through im2col + gemm, split in
+    bands of single-threaded BLAS calls): each output element is computed by one thread, in the same order
+    whatever the thread count."""
     rng = np.random.default_rng(0)
     x, v = T.fmatrix("x"), T.fvector("v")
     img = T.tensor("float32", shape=(None, 3, None, None), name="img")
     w = T.tensor("float32", shape=(4, 3, 3, 3), name="w")
     outs = [T.tanh(x) * 2 + x, T.exp(x).sum(axis=1), (x * x).sum(axis=0), x.max(axis=1), T.log1p(abs(x)).mean(),
             T.signal.pool.pool_2d(T.nnet.relu(T.nnet.conv2d(img, w)), (2, 2), ignore_border=True).sum(axis=(2, 3)),
-            T.nnet.softmax(x[:64]), v * 3]  # fmt: skip
+            T.nnet.softmax(x[:64]), v * 3, T.dot(x[:128, :784], x[:784, :512]), T.dot(x[:37, :1001].T, x[:37, :53]),
+            *T.grad((T.nnet.conv2d(img, w) ** 2).sum() + (T.dot(x[:64, :2048], x[:, :300]) ** 2).sum(), [w, x])]
     args = [rng.normal(size=(2048, 2100)).astype("float32"), rng.normal(size=1 << 22).astype("float32"),
             rng.normal(size=(4, 3, 400, 400)).astype("float32"), rng.normal(size=(4, 3, 3, 3)).astype("float32")]
     results = {}
@@ -81,6 +91,7 @@ def test_own_kernels_give_identical_results_with_one_or_two_threads():
             if openmp_works():
                 assert {c for k, c in threads.current().items() if k.startswith("openmp")} == {n}
             results[n] = f(*args)
+    assert len(results[1]) == 12
     for a, b in zip(results[1], results[2]):
         assert np.array_equal(a, b)
 

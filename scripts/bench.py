@@ -39,6 +39,20 @@ def _median_time(fn, repeat, number=1):
     return statistics.median(times)
 
 
+def _numpy_time(fn, repeat, number=1):
+    """``_median_time`` with NumPy's BLAS at the thread count nettrain uses for its own kernels.
+
+    Once nettrain's OpenMP kernels are loaded, BLAS runs one thread (nettrain splits its GEMMs over its
+    own threads); NumPy baselines get their BLAS threads back for the timing.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from nettrain.backends.threads import wanted_threads
+
+    with threadpool_limits(wanted_threads(), user_api="blas"):
+        return _median_time(fn, repeat, number)
+
+
 def _optional(name):
     try:
         return __import__(name)
@@ -84,7 +98,7 @@ def bench_machine(table, repeat):
     table.add("memory copy 64 MiB", "NumPy", t, note="%.1f GB/s (read+write)" % (2 * a.nbytes / t / 1e9))
     n = 2048
     x = np.random.default_rng(0).random((n, n), dtype=np.float32)
-    t = _median_time(lambda: x @ x, repeat)
+    t = _numpy_time(lambda: x @ x, repeat)
     table.add("GEMM 2048² float32", "NumPy", t, note="%.0f GFLOP/s" % (2 * n**3 / t / 1e9))
 
 
@@ -184,7 +198,7 @@ def bench_mlp(table, repeat):
         w = "MLP 784-512-512-10 train step, batch %d" % batch
         params = [np.asarray(rng.normal(size=s) * 0.05, dtype=np.float32) for s in
                   [(784, 512), (512,), (512, 512), (512,), (512, 10), (10,)]]  # fmt: skip
-        base = _median_time(lambda params=params, xv=xv, yv=yv: _numpy_mlp_step(params, xv, yv), repeat)
+        base = _numpy_time(lambda params=params, xv=xv, yv=yv: _numpy_mlp_step(params, xv, yv), repeat)
         table.add(w, "NumPy (hand-written)", base, base)
         for linker in _linkers():
             f, _ = _mlp(batch, linker)
@@ -256,7 +270,7 @@ def bench_rnn(table, repeat):
             gh = gz @ Wv.T
         return gU, gW, gb
 
-    base = _median_time(numpy_fn, repeat)
+    base = _numpy_time(numpy_fn, repeat)
     table.add(w, "NumPy (hand-written BPTT)", base, base)
     X = T.ftensor3("X")
     U, W, b = T.fmatrix("U"), T.fmatrix("W"), T.fvector("b")
@@ -393,7 +407,8 @@ def bench_lenet(table, repeat):
         except Exception as exc:  # noqa: BLE001 - PyTensor versions differ in where conv/pool live
             notes["PyTensor"] = "skipped: %s: %s" % (type(exc).__name__, exc)
     # One implementation at a time: BLAS / OpenMP threads of one left spinning would slow the next one down.
-    medians = {label: _median_time(fn, repeat) for label, fn in fns.items()}
+    medians = {label: (_numpy_time if label.startswith("NumPy") else _median_time)(fn, repeat)
+               for label, fn in fns.items()}  # fmt: skip
     base = medians["NumPy (hand-written, im2col)"]
     t_torch = next((t for k, t in medians.items() if k.startswith("PyTorch")), None)
     for label, t in medians.items():
@@ -554,7 +569,7 @@ def _threads_mlp(table, repeat, batch, torch, rng):
               [(784, 512), (512,), (512, 512), (512,), (512, 10), (10,)]]  # fmt: skip
     f, _ = _mlp(batch, "c")
     w = "MLP 784-512-512-10 train step b%d, %d threads" % (batch, threads.current_count())
-    base = _median_time(lambda: _numpy_mlp_step(params, xv, yv), repeat)
+    base = _numpy_time(lambda: _numpy_mlp_step(params, xv, yv), repeat)
     table.add(w, "NumPy (hand-written)", base, base, _load())
     t = _median_time(lambda: f(xv, yv), repeat)
     table.add(w, "nettrain (c)", t, base, _load())
@@ -570,7 +585,7 @@ def _threads_lenet(table, repeat, n, torch, rng, res):
     w = "LeNet train step b64, %d thread%s" % (n, "s" if n > 1 else "")
     order = ["conv2d0.W", "conv2d0.b", "conv2d1.W", "conv2d1.b", "dense0.W", "dense0.b", "dense1.W", "dense1.b"]
     npp = [weights[k].copy() for k in order]
-    base = _median_time(lambda: _numpy_lenet_step(npp, xv, yv), repeat)
+    base = _numpy_time(lambda: _numpy_lenet_step(npp, xv, yv), repeat)
     table.add(w, "NumPy (hand-written, im2col)", base, base, "%.0f GFLOP/s; %s" % (flops / base / 1e9, _load()))
     t = _median_time(lambda: f(xv, yv), repeat)
     res[("nettrain", n)] = t

@@ -88,7 +88,7 @@ def main(argv=None):
         ("busy neighbour, pinned to one core", True, True, True, ""),
     ]
     print("MLP 784-512-512-10 SGD step, batch %d, C linker; NumPy: the hand-written step of bench.py in the same "
-          "process (same BLAS, same thread setting)" % args.batch)
+          "process, under the same setting (with the control on, BLAS runs one thread)" % args.batch)
     print("| situation | thread control | threads | nettrain step | NumPy step | load |")
     print("|---|---|---|---|---|---|")
     for label, busy, pin, control, flags in cases:

@@ -9,16 +9,26 @@ loaded in the process (through ``threadpoolctl``) to ``config.blas_threads``,
 or, when that is 0 (the default), to :func:`available_cores`: the CPUs of the
 process's affinity mask, capped by the cgroup CPU quota.
 
-The setting is applied when a function is compiled (the C kernels' OpenMP
-runtime is loaded by then), and again whenever the wanted count changes.
+Once the C kernels (built with OpenMP) are loaded, that count goes to
+OpenMP, and BLAS gets one thread: nettrain's GEMMs (``dot``, ``gemm``,
+convolutions) split their work over the OpenMP threads in bands of rows or
+columns, each one single-threaded BLAS call (``c/blas.py``,
+``gemm_par_source``).  One thread pool instead of two that take turns: no
+BLAS workers left spinning while our loops run, and no collapse beside a
+busy process (``scripts/bench_threads.py``).  NumPy code run in the same
+process then also gets single-threaded BLAS.
 
-Results do not depend on the count for elementwise kernels, reductions
-along the innermost (contiguous) axis and every kernel nettrain writes
-(each output element is computed by one thread in a fixed order).  What
-may differ in the last bits of float results with the thread count are the
-BLAS products (``dot``, ``gemm``, convolutions through im2col + gemm):
-OpenBLAS splits the inner dimension differently for different thread
-counts; see ``tests/backends/test_threads.py``.
+Results do not depend on the thread count: every kernel nettrain writes
+computes each output element in one thread in a fixed order, and a band of a
+split GEMM is computed as the whole product would be (bands hold at least
+2M multiply-adds, above OpenBLAS's small-matrix kernels): see
+``tests/backends/test_threads.py``.  This holds for the C backend; the
+Python backend calls NumPy's BLAS with ``config.blas_threads`` threads when
+no C kernel is loaded, and OpenBLAS then splits some products differently
+for different thread counts (last-bit differences).
+
+The setting is applied when a function is compiled, and again whenever the
+wanted count changes.
 """
 
 import functools

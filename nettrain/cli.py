@@ -185,7 +185,19 @@ def _add_train(sub):
     p.add_argument("--no-progress", action="store_true", help="no progress bars (also off when not a terminal)")
     p.add_argument("--profile", action="store_true", help="profile the step functions: profile.txt in the run "
                    "directory, totals in TensorBoard (same as --set profile=true)")
+    p.add_argument("--threads", type=_threads_arg, metavar="N",
+                   help="BLAS / OpenMP threads (config.blas_threads; default: the cores available to the process)")
     p.set_defaults(func=cmd_train)
+
+
+def _threads_arg(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError("expected a number of threads >= 1, got %r" % text)
+    return n
 
 
 def _add_eval(sub):
@@ -271,6 +283,11 @@ def cmd_train(args):
 
     previous = sigint.catch()  # before any work: a Ctrl-C from the first moment stops the run (exit 130)
     try:
+        if args.threads:  # for this command only (tests call main() repeatedly in one process)
+            from .configdefaults import config as nt_config
+
+            with nt_config.change_flags(blas_threads=args.threads):
+                return _train(args)
         return _train(args)
     except KeyboardInterrupt:  # e.g. while _train imports the training code
         return _error("train", "interrupted", 130)

@@ -52,6 +52,13 @@ def _int(name, v):
         raise ValueError("config.%s must be an integer, got %r" % (name, v)) from None
 
 
+def _nonneg_int(name, v):
+    v = _int(name, v)
+    if v < 0:
+        raise ValueError("config.%s must be >= 0 (0: automatic), got %d" % (name, v))
+    return v
+
+
 def _default_base_compiledir():
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(root, "nettrain")
@@ -222,6 +229,13 @@ config.add(
 config.add("profile", False, "profile compiled functions", check=_bool)
 config.add("cxx", "gcc", "C compiler used by the C backend ('' disables it)", check=_str)
 config.add("openmp", True, "use OpenMP threads in large C loops", check=_bool)
+config.add(
+    "blas_threads",
+    0,
+    "threads of BLAS and of the C kernels' OpenMP loops; 0: the cores available to the process (affinity and "
+    "cgroup quota)",
+    check=lambda n, v: _nonneg_int(n, v),
+)
 config.add("deterministic", "default", "prefer deterministic kernels", choices=("default", "more"))
 config.add("print_global_stats", False, "print global statistics at exit", check=_bool)
 

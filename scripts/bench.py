@@ -39,6 +39,20 @@ def _median_time(fn, repeat, number=1):
     return statistics.median(times)
 
 
+def _numpy_time(fn, repeat, number=1):
+    """``_median_time`` with NumPy's BLAS at the thread count nettrain uses for its own kernels.
+
+    Once nettrain's OpenMP kernels are loaded, BLAS runs one thread (nettrain splits its GEMMs over its
+    own threads); NumPy baselines get their BLAS threads back for the timing.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from nettrain.backends.threads import wanted_threads
+
+    with threadpool_limits(wanted_threads(), user_api="blas"):
+        return _median_time(fn, repeat, number)
+
+
 def _optional(name):
     try:
         return __import__(name)
@@ -84,7 +98,7 @@ def bench_machine(table, repeat):
     table.add("memory copy 64 MiB", "NumPy", t, note="%.1f GB/s (read+write)" % (2 * a.nbytes / t / 1e9))
     n = 2048
     x = np.random.default_rng(0).random((n, n), dtype=np.float32)
-    t = _median_time(lambda: x @ x, repeat)
+    t = _numpy_time(lambda: x @ x, repeat)
     table.add("GEMM 2048² float32", "NumPy", t, note="%.0f GFLOP/s" % (2 * n**3 / t / 1e9))
 
 
@@ -184,7 +198,7 @@ def bench_mlp(table, repeat):
         w = "MLP 784-512-512-10 train step, batch %d" % batch
         params = [np.asarray(rng.normal(size=s) * 0.05, dtype=np.float32) for s in
                   [(784, 512), (512,), (512, 512), (512,), (512, 10), (10,)]]  # fmt: skip
-        base = _median_time(lambda params=params, xv=xv, yv=yv: _numpy_mlp_step(params, xv, yv), repeat)
+        base = _numpy_time(lambda params=params, xv=xv, yv=yv: _numpy_mlp_step(params, xv, yv), repeat)
         table.add(w, "NumPy (hand-written)", base, base)
         for linker in _linkers():
             f, _ = _mlp(batch, linker)
@@ -256,7 +270,7 @@ def bench_rnn(table, repeat):
             gh = gz @ Wv.T
         return gU, gW, gb
 
-    base = _median_time(numpy_fn, repeat)
+    base = _numpy_time(numpy_fn, repeat)
     table.add(w, "NumPy (hand-written BPTT)", base, base)
     X = T.ftensor3("X")
     U, W, b = T.fmatrix("U"), T.fmatrix("W"), T.fvector("b")
@@ -393,7 +407,8 @@ def bench_lenet(table, repeat):
         except Exception as exc:  # noqa: BLE001 - PyTensor versions differ in where conv/pool live
             notes["PyTensor"] = "skipped: %s: %s" % (type(exc).__name__, exc)
     # One implementation at a time: BLAS / OpenMP threads of one left spinning would slow the next one down.
-    medians = {label: _median_time(fn, repeat) for label, fn in fns.items()}
+    medians = {label: (_numpy_time if label.startswith("NumPy") else _median_time)(fn, repeat)
+               for label, fn in fns.items()}  # fmt: skip
     base = medians["NumPy (hand-written, im2col)"]
     t_torch = next((t for k, t in medians.items() if k.startswith("PyTorch")), None)
     for label, t in medians.items():
@@ -470,6 +485,136 @@ def _cuda_lenet_parts(batch, torch):
     return (lambda: f(xv, yv)), torch_step
 
 
+# ------------------------------------------- issue 19: call overhead and thread counts
+def _load():
+    return "load %.2f" % os.getloadavg()[0]
+
+
+def bench_call(table, repeat):
+    """Call overhead of a compiled ``a + b`` on 10-element float64 vectors, and where the time goes."""
+    from nettrain.backends.c import fastcall
+
+    va, vb = np.ones(10), np.ones(10)
+    number = 20000
+    w = "call overhead a+b, 10-element float64 vectors"
+    base = _median_time(lambda: np.add(va, vb), repeat, number)
+    table.add(w, "NumPy ufunc", base, base, _load())
+    a, b = T.dvectors("a", "b")
+    c = theano.Mode(linker="c")
+    f = theano.function([a, b], a + b, mode=c)
+    t_f = _median_time(lambda: f(va, vb), repeat, number)
+    g = theano.function([a, b], a + b, mode=c, trust_input=True)
+    t_g = _median_time(lambda: g(va, vb), repeat, number)
+    load, fastcall.load = fastcall.load, lambda: None  # the same function with the call path in Python
+    try:
+        h = theano.function([a, b], a + b, mode=c)
+    finally:
+        fastcall.load = load
+    t_h = _median_time(lambda: h(va, vb), repeat, number)
+    p = theano.function([a, b], a + b, mode=theano.Mode(linker="py"))
+    t_p = _median_time(lambda: p(va, vb), repeat, number)
+    torch = _optional("torch")
+    t_t = None
+    if torch is not None:
+        ta, tb = torch.from_numpy(va), torch.from_numpy(vb)
+        t_t = _median_time(lambda: ta + tb, repeat, number)
+    vs = (lambda t: "%.2fx PyTorch" % (t / t_t)) if t_t else (lambda t: "")
+    table.add(w, "nettrain (c)", t_f, base, "%s; %s" % (vs(t_f), _load()))
+    table.add(w, "nettrain (c), f.trust_input = True", t_g, base, vs(t_g))
+    if f._call_c is not None:  # the breakdown of t_f
+        fast, run = f._fastcall, f._run
+        runner, node, _, outs, _ = run.plan[0]
+        args = (va, vb)
+        t_fast = _median_time(lambda: fast(args), repeat, number)
+        t_step = _median_time(lambda: runner(node, [va, vb], outs), repeat, number)
+        table.add(w, "  of which Function.__call__ (Python frame)", t_f - t_fast, None, "")
+        table.add(w, "  of which input checks, step loop, outputs (C)", t_fast - t_step, None, "")
+        table.add(w, "  of which Elemwise driver + kernel (C)", t_step, None, "allocates the output")
+    table.add(w, "nettrain (c), call path in Python (before)", t_h, base, vs(t_h))
+    table.add(w, "nettrain (py)", t_p, base, vs(t_p))
+    if t_t:
+        table.add(w, "PyTorch eager", t_t, base, "")
+
+
+def _set_threads(n, torch):
+    theano.config.blas_threads = n  # applied (threadpoolctl) when the next function is compiled
+    if torch is not None:
+        torch.set_num_threads(n)
+
+
+def bench_threads(table, repeat):
+    """MLP train steps at 2 threads, LeNet at 1 and 2: nettrain, NumPy and PyTorch eager, same threads."""
+    torch = _optional("torch")
+    rng = np.random.default_rng(1)
+    for batch in (128, 1024):
+        _set_threads(2, torch)
+        _threads_mlp(table, repeat, batch, torch, rng)
+    res = {}
+    for n in (1, 2):
+        _set_threads(n, torch)
+        _threads_lenet(table, repeat, n, torch, rng, res)
+    for who in ("nettrain", "torch"):
+        if (who, 1) in res:
+            table.add("LeNet b64: gain from 1 to 2 threads", who, None, None,
+                      "%.2fx" % (res[(who, 1)] / res[(who, 2)]))  # fmt: skip
+    _set_threads(0, None)  # back to the default for the benchmarks that follow
+
+
+def _threads_mlp(table, repeat, batch, torch, rng):
+    from nettrain.backends import threads
+
+    xv = rng.random((batch, 784), dtype=np.float32)
+    yv = rng.integers(0, 10, size=batch).astype(np.int32)
+    params = [np.asarray(rng.normal(size=s) * 0.05, dtype=np.float32) for s in
+              [(784, 512), (512,), (512, 512), (512,), (512, 10), (10,)]]  # fmt: skip
+    f, _ = _mlp(batch, "c")
+    w = "MLP 784-512-512-10 train step b%d, %d threads" % (batch, threads.current_count())
+    base = _numpy_time(lambda: _numpy_mlp_step(params, xv, yv), repeat)
+    table.add(w, "NumPy (hand-written)", base, base, _load())
+    t = _median_time(lambda: f(xv, yv), repeat)
+    table.add(w, "nettrain (c)", t, base, _load())
+    if torch is not None:
+        table.add(w, "PyTorch eager", _torch_mlp(torch, xv, yv, repeat), base, _load())
+
+
+def _threads_lenet(table, repeat, n, torch, rng, res):
+    xv = rng.random((64, 1, 28, 28), dtype=np.float32)
+    yv = rng.integers(0, 10, size=64).astype(np.int32)
+    flops = _lenet_flops(64)
+    f, _, weights = _lenet_nettrain("c")
+    w = "LeNet train step b64, %d thread%s" % (n, "s" if n > 1 else "")
+    order = ["conv2d0.W", "conv2d0.b", "conv2d1.W", "conv2d1.b", "dense0.W", "dense0.b", "dense1.W", "dense1.b"]
+    npp = [weights[k].copy() for k in order]
+    base = _numpy_time(lambda: _numpy_lenet_step(npp, xv, yv), repeat)
+    table.add(w, "NumPy (hand-written, im2col)", base, base, "%.0f GFLOP/s; %s" % (flops / base / 1e9, _load()))
+    t = _median_time(lambda: f(xv, yv), repeat)
+    res[("nettrain", n)] = t
+    table.add(w, "nettrain (c)", t, base, "%.0f GFLOP/s; %s" % (flops / t / 1e9, _load()))
+    if torch is None:
+        return
+    model = _torch_lenet(torch, weights)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    tx, ty = torch.from_numpy(xv), torch.from_numpy(yv.astype(np.int64))
+
+    def torch_step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(tx), ty).backward()
+        opt.step()
+
+    tt = _median_time(torch_step, repeat)
+    res[("torch", n)] = tt
+    table.add(w, "PyTorch eager", tt, base, "%.0f GFLOP/s; %s" % (flops / tt / 1e9, _load()))
+
+
+def _lenet_flops(batch):
+    """Multiply-adds x 2 of a LeNet train step: forward, input and weight gradients (conv1 has no input grad)."""
+    conv1 = 20 * 24 * 24 * 1 * 25
+    conv2 = 50 * 8 * 8 * 20 * 25
+    dense = 800 * 500 + 500 * 10
+    fwd = conv1 + conv2 + dense
+    return 2 * batch * (3 * fwd - conv1)
+
+
 BENCHES = {
     "machine": bench_machine,
     "overhead": bench_overhead,
@@ -477,6 +622,8 @@ BENCHES = {
     "mlp": bench_mlp,
     "rnn": bench_rnn,
     "lenet": bench_lenet,
+    "call": bench_call,
+    "threads": bench_threads,
 }
 
 

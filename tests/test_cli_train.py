@@ -225,3 +225,12 @@ def test_existing_run_is_not_overwritten_without_resume(recipe, tmp_path, capsys
     assert snapshot(tmp_path) == before
     status, err = error(capsys, "train", recipe, "--out", str(tmp_path / "empty"), "--resume")
     assert status == 2 and "nothing to resume" in err
+
+
+def test_threads_flag_sets_the_thread_count_for_that_run_only(recipe, tmp_path):
+    import nettrain
+    from nettrain.backends import threads
+
+    assert train(recipe, tmp_path / "t", "--threads", "1", "--epochs", "1") == 0
+    assert threads.current_count() == 1  # the run's functions were compiled with one thread
+    assert nettrain.config.blas_threads == 0  # and the setting did not outlive the command

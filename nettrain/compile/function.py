@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from ..backends.python import instrumented
+from ..backends import threads
 from ..configdefaults import config
 from ..graph.basic import Constant, SharedVariable, Variable, ancestors, clone_get_equiv, clone_replace, io_toposort
 from ..graph.fg import FunctionGraph, MissingInputError
@@ -107,6 +108,9 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_defa
     profile : bool or ProfileStats, optional
         Profile the calls into ``f.profile`` (default: ``config.profile``); see
         :mod:`nettrain.compile.profiling`.
+    trust_input : bool
+        Skip the input checks on each call (also ``f.trust_input = True``):
+        arguments must then be NumPy arrays of exactly the inputs' types.
 
     Returns
     -------
@@ -237,7 +241,7 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_defa
     maker = FunctionMaker(
         specs=specs, outs=outs, kind=kind, keys=keys, fgraph=fgraph, mode=mode_obj, shared_vars=shared_vars,
         updates=upd, state_inputs=state_inputs, n_out=n_out, n_upd=n_upd, name=name, trace=trace,
-        allow_input_downcast=allow_input_downcast, on_unused_input=on_unused_input,
+        allow_input_downcast=allow_input_downcast, on_unused_input=on_unused_input, trust_input=trust_input,
         # what pickling needs to rebuild the function
         spec_graph=(io_toposort(in_vars, all_vars), in_vars, all_vars),
         profile=_profile_stats(profile, name, trace),
@@ -364,6 +368,7 @@ class Function:
         # `nettrain cache list` shows which functions use an entry
         with instrumented(wrap), labelled(self.name or "<unnamed>"):
             self._run, cells = linker.make_thunk(fg, in_cells, allow_gc=config.allow_gc)
+        threads.apply()  # BLAS threads: config.blas_threads or the cores available (cheap once set)
         if prof is not None:
             self._run = prof.wrap_run(self._run)
         self._run = maker.mode.wrap_run(self, self._run)
@@ -385,11 +390,39 @@ class Function:
         self._upd += [(self._state[s], cells[v]) for (s, _), v in zip(maker.state_inputs, outs[n_out + n_upd :])]
         self._kind = maker.kind
         self._keys = maker.keys
-        self.trust_input = False
         # precomputed for __call__: the cells emptied after a call, the fast-path input checks
         self._clear_in = tuple(c for c, s in zip(self._cells, specs) if s.update is None)
         self._fast_in = tuple(zip(self._cells, self._fast))
         self._single = self._out_cells[0] if maker.kind == "single" and not self._any_copy else None
+        # the common case of __call__ in C (compiled functions only: the Python linker stays pure Python)
+        self._call_c = None
+        if getattr(linker, "name", None) == "c" and not self._any_copy and maker.kind != "dict":
+            from ..backends.c import fastcall
+
+            spec = fastcall.call_spec(
+                [(c, dt, nd or 0, free, sc, s.update is None) for c, (dt, nd, free, sc), s in
+                 zip(self._cells, self._fast, specs)], self._run, self._out_cells, maker.kind == "single",
+                self._upd)  # fmt: skip
+            self._call_c = spec
+        self._fastcall = self._call_c.call if self._call_c is not None else None
+        self.trust_input = getattr(maker, "trust_input", False)
+
+    @property
+    def trust_input(self):
+        """Skip the input checks (Theano's ``f.trust_input``): arguments must then be exactly right.
+
+        With it, every argument must be given by position as a NumPy array of
+        the input's dtype and rank; anything else gives wrong results or
+        errors from inside the kernels.  It saves the checks' cost (a fraction
+        of a microsecond per input).
+        """
+        return self._trust
+
+    @trust_input.setter
+    def trust_input(self, value):
+        self._trust = bool(value)
+        if self._call_c is not None:
+            self._call_c.set_trust(self._trust)
 
     # ------------------------------------------------------------------ call
     def _bad_input(self, i, arg, exc):
@@ -413,19 +446,28 @@ class Function:
             raise self._bad_input(i, arg, e) from None
 
     def __call__(self, *args, **kwargs):
+        fast = self._fastcall
+        if fast is not None and not kwargs:
+            out = fast(args)  # NotImplemented (with nothing done) when some input needs the checks below
+            if out is not NotImplemented:
+                return out
         if kwargs or len(args) != self._n_in:
             return self._call_general(args, kwargs)
-        # every input given by position: inline the common checks of _filter
-        ndarray, i = np.ndarray, 0
-        for arg, (cell, (dt, nd, free, scalar)) in zip(args, self._fast_in):
-            t = type(arg)
-            if t is ndarray and free and (arg.dtype is dt or arg.dtype == dt) and arg.ndim == nd:
+        if self._trust:
+            for arg, (cell, _) in zip(args, self._fast_in):
                 cell[0] = arg
-            elif t is scalar:
-                cell[0] = np.asarray(arg)
-            else:
-                cell[0] = self._filter(i, arg)
-            i += 1
+        else:
+            # every input given by position: inline the common checks of _filter
+            ndarray, i = np.ndarray, 0
+            for arg, (cell, (dt, nd, free, scalar)) in zip(args, self._fast_in):
+                t = type(arg)
+                if t is ndarray and free and (arg.dtype is dt or arg.dtype == dt) and arg.ndim == nd:
+                    cell[0] = arg
+                elif t is scalar:
+                    cell[0] = np.asarray(arg)
+                else:
+                    cell[0] = self._filter(i, arg)
+                i += 1
         self._run()
         single = self._single
         if single is not None and not self._upd:

@@ -88,19 +88,68 @@ def _fill(t, dst, n_rows, n_cols, src, s0, s1):
             % (n_rows, src, s0, t, dst, n_cols, s1, t, t, t, n_cols, n_cols, t, s1))  # fmt: skip
 
 
+def gemm_par_source(t, it):
+    """C of ``NAME_gemm_par(g, order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)``: the CBLAS gemm ``g``
+    split over OpenMP threads by bands of C's rows (or columns, when wider than tall).
+
+    Each band is one single-threaded BLAS call (nettrain sets BLAS to one thread when its
+    OpenMP kernels are loaded: see ``backends/threads.py``), so every element of C is
+    accumulated in the same order whatever the thread count.  Bands hold at least
+    ``NT_GEMM_BAND_MIN`` multiply-adds (and 16 rows): OpenBLAS computes products under
+    ~1e6 multiply-adds with other kernels (its "small matrix" path), whose rounding differs,
+    and smaller bands would not pay for waking a thread anyway.  Used by Dot/Gemm and the
+    convolution kernels; inside a parallel region (never, today) the call stays whole.
+    """
+    return ("#ifdef _OPENMP\n#include <omp.h>\n#endif\n"
+            "#ifndef NT_GEMM_BAND_MIN\n#define NT_GEMM_BAND_MIN 2097152.0  /* multiply-adds per band */\n#endif\n"
+            "typedef void (*%(N)s_pgemm_t)(int, int, int, %(it)s, %(it)s, %(it)s, %(t)s, const %(t)s *, %(it)s,\n"
+            "                               const %(t)s *, %(it)s, %(t)s, %(t)s *, %(it)s);\n"
+            "static void %(N)s_gemm_par(%(N)s_pgemm_t g, int order, int ta, int tb, %(it)s m, %(it)s n,\n"
+            "    %(it)s k, %(t)s alpha, const %(t)s *a, %(it)s lda, const %(t)s *b, %(it)s ldb, %(t)s beta,\n"
+            "    %(t)s *c, %(it)s ldc)\n"
+            "{\n"
+            "#ifdef _OPENMP\n"
+            "  const int rows = m >= n;\n"
+            "  const int64_t len = rows ? m : n, blocks = (len + 15) / 16;  /* bands of 16: whole register tiles */\n"
+            "  int nt = omp_in_parallel() ? 1 : omp_get_max_threads();\n"
+            "  const double bands = (double)m * (double)n * (double)k / NT_GEMM_BAND_MIN;\n"
+            "  if (bands < nt) nt = (int)bands;\n"
+            "  if (len < 32 * (int64_t)nt) nt = (int)(len / 32);\n"
+            "  if (nt > 1) {\n"
+            "#pragma omp parallel num_threads(nt)\n"
+            "    {\n"
+            "      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();\n"
+            "      const int64_t p0 = blocks * t / nt * 16, e = blocks * (t + 1) / nt * 16, p1 = e < len ? e : len;\n"
+            "      if (p1 > p0) {\n"
+            "        if (rows)\n"
+            "          g(order, ta, tb, p1 - p0, n, k, alpha, a + (ta == %(T)d ? p0 : p0 * lda), lda, b, ldb, beta,\n"
+            "            c + p0 * ldc, ldc);\n"
+            "        else\n"
+            "          g(order, ta, tb, m, p1 - p0, k, alpha, a, lda, b + (tb == %(T)d ? p0 * ldb : p0), ldb, beta,\n"
+            "            c + p0, ldc);\n"
+            "      }\n"
+            "    }\n"
+            "    return;\n"
+            "  }\n"
+            "#endif\n"
+            "  g(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);\n"
+            "}\n" % dict(N=NAME, t=t, it=it, T=_TRANS))  # fmt: skip
+
+
 def _gemm_source(dtype, it):
     t = C_TYPES[dtype]
-    return ("NT_EXPORT void %s(void *fp, int64_t m, int64_t n, int64_t k, double alpha, double beta,\n"
+    head = gemm_par_source(t, it)
+    return head + ("NT_EXPORT void %s(void *fp, int64_t m, int64_t n, int64_t k, double alpha, double beta,\n"
             "    int ta, const char *a, int64_t lda, int tb, const char *b, int64_t ldb,\n"
             "    const char *z, int64_t zs0, int64_t zs1, char *pc)\n{\n"
             "  typedef void (*gemm_t)(int, int, int, %s, %s, %s, %s, const %s *, %s, const %s *, %s, %s, %s *, %s);\n"
             "  %s *c = (%s *)pc; %s bcoef = 0;\n"
             "  if (z != NULL) {\n    const %s bt = (%s)beta;\n%s    bcoef = 1;\n  }\n"
-            "  if (k > 0)\n    ((gemm_t)fp)(%d, ta ? %d : %d, tb ? %d : %d, m, n, k, (%s)alpha, (const %s *)a, lda,\n"
-            "                 (const %s *)b, ldb, bcoef, c, n);\n"
+            "  if (k > 0)\n    %s_gemm_par((%s_pgemm_t)fp, %d, ta ? %d : %d, tb ? %d : %d, m, n, k, (%s)alpha,\n"
+            "                 (const %s *)a, lda, (const %s *)b, ldb, bcoef, c, n);\n"
             "  else if (z == NULL)\n    for (int64_t i = 0; i < m * n; i++) c[i] = 0;\n}\n"
             % (NAME, it, it, it, t, t, it, t, it, t, t, it, t, t, t, t, t, _fill(t, "c", "m", "n", "z", "zs0", "zs1"),
-               _ORDER, _TRANS, _NOTRANS, _TRANS, _NOTRANS, t, t, t))  # fmt: skip
+               NAME, NAME, _ORDER, _TRANS, _NOTRANS, _TRANS, _NOTRANS, t, t, t))  # fmt: skip
 
 
 def _gemv_source(dtype, it):

@@ -28,7 +28,8 @@ import numpy as np
 
 from ...tensor.composite import Composite
 from ...tensor.elemwise import Elemwise
-from .buffers import OutputPool
+from . import fastcall
+from .buffers import MIN_BYTES, OutputPool
 from .registry import NAME, Kernel, c_kernel, fast_from_buffer
 from .table import C_TYPES, convert, scalar_expr
 
@@ -390,7 +391,8 @@ def _bind(node):
             for cell, r in zip(outs, res):
                 cell[0] = r
 
-        return run if ndim else run0
+        return fastcall.elemwise_runner(fn, ffi, in_dtypes, out_dtypes, full, scal, ndim, MIN_BYTES,
+                                        run if ndim else run0)  # fmt: skip
 
     return bind
 

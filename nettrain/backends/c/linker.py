@@ -12,17 +12,19 @@ import importlib.util
 import os
 import warnings
 
-from ..python import PythonLinker, make_runner, storage_plan
+from ..python import PythonLinker, storage_plan
 from . import blas as _blas  # noqa: F401 - registers Dot/Gemm/Gemv/Ger kernels (when a BLAS is found)
 from . import bn as _bn  # noqa: F401 - registers batch-normalization kernels
 from . import conv as _conv  # noqa: F401 - registers conv2d forward / gradient kernels
 from . import elemwise as _elemwise  # noqa: F401 - registers Elemwise kernels
+from . import fastcall
 from . import nnet as _nnet  # noqa: F401 - registers softmax / crossentropy kernels
 from . import pool as _pool  # noqa: F401 - registers pooling kernels
 from . import reduction as _reduction  # noqa: F401 - registers CAReduce kernels
 from . import shape_ops as _shape_ops  # noqa: F401 - registers subtensor / shape kernels
+from .. import threads
 from .cache import CacheWriteError, CompileCacheWarning
-from .compiler import CompileError, available, build_library
+from .compiler import CompileError, available, build_library, openmp_works
 from .registry import NAME, c_kernel
 from .table import PRELUDE
 
@@ -30,6 +32,9 @@ from .table import PRELUDE
 # thread running the next node (and from other processes); let them sleep.
 # Read once, when the first kernel library loads libgomp; users may override.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# No nested parallel regions: a parallel loop's threads never start threads of their own (or a
+# threaded BLAS inside one), so the thread count (config.blas_threads) is the whole process's.
+os.environ.setdefault("OMP_MAX_ACTIVE_LEVELS", "1")
 
 _warned = []
 _cache_warned = []
@@ -100,8 +105,10 @@ class CLinker:
                               "slower) until the compile cache can be written again (NETTRAIN_FLAGS=compiledir=... "
                               "chooses another place)" % e, CompileCacheWarning, stacklevel=4)  # fmt: skip
             return PythonLinker().make_thunk(fgraph, input_cells, allow_gc)
-        run = make_runner(steps, runners)
+        run = fastcall.make_runner(steps, runners)
         run.library = keep  # the library stays loaded while the function lives
+        if keep is not None:  # its OpenMP runtime is loaded now: give it config.blas_threads too
+            threads.apply(openmp_loaded=openmp_works())
         return run, cells
 
     def runners(self, steps):

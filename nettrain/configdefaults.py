@@ -272,6 +272,7 @@ EFFECTS = {
     "profile": "profile every compiled function; summaries printed at exit",
     "cxx": "the C compiler of the C backend and the emulator ('' disables C: the py linker runs)",
     "openmp": "build C kernels with OpenMP threads",
+    "blas_threads": "threads of BLAS and of the C kernels' OpenMP loops, applied when a function is compiled",
     "deterministic": "'more': CUDA scatters with device indices use the sorted kernel, not atomicAdd",
     "print_global_stats": "print compile and profile totals at exit",
 }

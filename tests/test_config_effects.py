@@ -228,6 +228,18 @@ def deterministic():
             assert 2 in host_inputs()
 
 
+def blas_threads():
+    from nettrain.backends import threads
+
+    x = T.dmatrix("x")
+    for n in (1, 2):
+        with config.change_flags(blas_threads=n):
+            theano.function([x], T.dot(x, x))
+            assert threads.current_count() == n
+    with pytest.raises(ValueError, match="blas_threads"):
+        config.blas_threads = -1
+
+
 def print_global_stats():
     code = "import nettrain as theano, nettrain.tensor as T\nx = T.dvector('x')\ntheano.function([x], x * 2)\n"
     env = dict(os.environ, NETTRAIN_FLAGS="print_global_stats=True")
@@ -239,7 +251,7 @@ def print_global_stats():
 CHECKS = {f.__name__: f for f in [floatX, device, nvcc, cuda_arch, cuda_runtime, mode, linker, optimizer,
                                   optimizer_excluding, optimizer_including, optimizer_verbose, base_compiledir,
                                   compiledir, exception_verbosity, on_unused_input, allow_gc, compute_test_value,
-                                  warn_float64, cast_policy, profile, cxx, openmp, deterministic,
+                                  warn_float64, cast_policy, profile, cxx, openmp, blas_threads, deterministic,
                                   print_global_stats]}  # fmt: skip
 
 

@@ -30,6 +30,7 @@ import warnings
 import numpy as np
 
 from ..errors import reraise_with_op
+from ..python import _NODE_WRAPPER
 from ..python import make_runner as py_make_runner
 
 _SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fastcall.c")
@@ -101,6 +102,8 @@ def _is_cell(c):
 def make_runner(steps, runners):
     """``backends.python.make_runner`` with the loop in C (when the extension and the cells allow)."""
     mod = load()
+    if _NODE_WRAPPER[0] is not None:  # linked for profiling or checking: the Python loop wraps each node's runner
+        return py_make_runner(steps, runners)
     if mod is None or not all(_is_cell(c) for s in steps for c in (*s.inputs, *s.outputs, *s.clear)):
         return py_make_runner(steps, runners)
     plan = tuple((r, s.node, tuple(s.inputs), s.outputs, tuple(s.clear)) for r, s in zip(runners, steps))

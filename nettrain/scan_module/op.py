@@ -113,7 +113,12 @@ class Scan(Op):
             outs.append(inits[i].type())
         return Apply(self, [n_steps] + outer, outs)
 
-    def perform(self, node, inputs, output_storage):
+    def prepare(self, inputs):
+        """``(n_steps, sequences, initial values, non-sequences)`` of a call, checked.
+
+        Sequences are already reversed for ``go_backwards``.  Shared by
+        ``perform`` and by backends that run the loop in compiled code.
+        """
         info = self.info
         n_steps = int(inputs[0])
         seqs = list(inputs[1 : 1 + info.n_seq])
@@ -128,21 +133,33 @@ class Scan(Op):
                                  % (k, s.shape[0], max(n_steps, 0), list(taps)))  # fmt: skip
         if n_steps < 0:
             raise ValueError("scan: n_steps must be >= 0, got %d" % n_steps)
+        return n_steps, seqs, inits, nonseqs
+
+    def perform(self, node, inputs, output_storage):
+        info = self.info
+        n_steps, seqs, inits, nonseqs = self.prepare(inputs)
         bufs, nit, n_done = self.run_steps(seqs, inits, nonseqs, n_steps)
+        trajs = [bufs[i][info.span(i) :] for i in range(info.n_state - info.n_shared)]
+        finals = [bufs[i][-1] for i in range(info.n_state - info.n_shared, info.n_state)]
+        self.store_outputs(node, output_storage, inits, trajs, nit, finals, n_done)
+
+    def store_outputs(self, node, output_storage, inits, trajs, nit, finals, n_done):
+        """Write the node's outputs: per state its steps (a list or an array), per other output its steps,
+        per loop-updated shared variable its final value."""
+        info = self.info
         out_k = 0
         for i in range(info.n_state - info.n_shared):
-            traj = bufs[i][info.span(i) :]
             node_out = node.outputs[out_k]
-            output_storage[out_k][0] = _stack(traj, node_out, np.shape(inits[i]) if info.single_init[i]
+            output_storage[out_k][0] = _stack(trajs[i], node_out, np.shape(inits[i]) if info.single_init[i]
                                               else np.shape(inits[i])[1:])  # fmt: skip
             out_k += 1
         for j in range(info.n_nit):
             node_out = node.outputs[out_k]
-            shape = nit[j][0].shape if nit[j] else (0,) * (node_out.ndim - 1)
+            shape = nit[j][0].shape if len(nit[j]) else (0,) * (node_out.ndim - 1)
             output_storage[out_k][0] = _stack(nit[j], node_out, shape)
             out_k += 1
-        for i in range(info.n_state - info.n_shared, info.n_state):
-            output_storage[out_k][0] = node.outputs[out_k].type.filter(bufs[i][-1], allow_downcast=True)
+        for v in finals:
+            output_storage[out_k][0] = node.outputs[out_k].type.filter(v, allow_downcast=True)
             out_k += 1
         self.last_n_steps = n_done
 
@@ -220,6 +237,8 @@ class Scan(Op):
 
 def _stack(items, var, step_shape):
     dt = var.type.numpy_dtype
+    if isinstance(items, np.ndarray):  # steps already in one array (compiled loops)
+        return items if items.dtype == dt else items.astype(dt)
     if not items:
         return np.zeros((0,) + tuple(step_shape), dtype=dt)
     return np.asarray(np.stack([np.asarray(i) for i in items]), dtype=dt)
@@ -280,10 +299,13 @@ class ScanGrad(Op):
                 outs.append(TensorType("float64", ())())
         return Apply(self, list(args), outs)
 
-    def perform(self, node, inputs, output_storage):
-        sc = self.scan
-        info = sc.info
-        fn = self._vjp_fn()
+    def unpack(self, inputs):
+        """``(n, sequences, initial values, non-sequences, state trajectories, output gradients)``.
+
+        ``n`` is the number of steps the forward loop ran; sequences are
+        reversed for ``go_backwards``.  Shared by ``perform`` and compiled loops.
+        """
+        info = self.scan.info
         n_scan_in = 1 + info.n_seq + info.n_state + info.n_nonseq
         scan_in = inputs[:n_scan_in]
         n_traj_state = info.n_state - info.n_shared
@@ -295,6 +317,14 @@ class ScanGrad(Op):
         n = trajs[0].shape[0] if trajs else (g_trajs[n_traj_state].shape[0] if info.n_nit else int(scan_in[0]))
         if info.go_backwards:
             seqs = [s[::-1] for s in seqs]
+        return n, seqs, inits, nonseqs, trajs, g_trajs
+
+    def perform(self, node, inputs, output_storage):
+        sc = self.scan
+        info = sc.info
+        fn = self._vjp_fn()
+        n_traj_state = info.n_state - info.n_shared
+        n, seqs, inits, nonseqs, trajs, g_trajs = self.unpack(inputs)
         # full state buffers (initial values + trajectory) and their adjoints
         bufs, adjs, spans = [], [], []
         shared_hist = self._replay_shared(seqs, inits, nonseqs, n) if info.n_shared else None
@@ -357,6 +387,13 @@ class ScanGrad(Op):
                         adjs[k][pos] += g
                 else:
                     g_nonseqs[k] += g
+        self.store_outputs(node, output_storage, inits, g_seqs, adjs, spans, g_nonseqs)
+
+    def store_outputs(self, node, output_storage, inits, g_seqs, adjs, spans, g_nonseqs):
+        """Write the gradients: of the sequences (in the loop's order), of the initial values (from the
+        first ``span`` rows of each state's adjoint, None for loop-updated shared variables), of the
+        non-sequences."""
+        info = self.scan.info
         if info.go_backwards:
             g_seqs = [g[::-1] for g in g_seqs]
         outs = list(g_seqs)

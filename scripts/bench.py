@@ -231,60 +231,170 @@ def _compile_in_new_process(compiledir):
 
 
 # --------------------------------------------------------------------- RNN
-def bench_rnn(table, repeat):
-    """tanh RNN, hidden 256, input 128, 50 steps, batch 32: forward + backward."""
-    steps, batch, nin, nh = 50, 32, 128, 256
+RNN_SIZE = dict(steps=50, batch=32, nin=128, nh=256)
+
+
+def _threads(n, torch):
+    """A context limiting BLAS / OpenMP (and PyTorch) to ``n`` threads, or None without threadpoolctl."""
+    tpc = _optional("threadpoolctl")
+    if tpc is None:
+        return None
+    if torch is not None:
+        torch.set_num_threads(n)
+    return tpc.threadpool_limits(n)
+
+
+def _rnn_data(gates):
+    z = RNN_SIZE
     rng = np.random.default_rng(2)
-    Xv = rng.normal(size=(steps, batch, nin)).astype(np.float32)
-    Uv = (rng.normal(size=(nin, nh)) * 0.05).astype(np.float32)
-    Wv = (rng.normal(size=(nh, nh)) * 0.05).astype(np.float32)
-    bv = np.zeros(nh, dtype=np.float32)
-    w = "tanh RNN fwd+bwd (256 hidden, 128 in, 50 steps, batch 32)"
+    Xv = rng.normal(size=(z["steps"], z["batch"], z["nin"])).astype(np.float32)
+    Uv = (rng.normal(size=(z["nin"], gates * z["nh"])) * 0.05).astype(np.float32)
+    Wv = (rng.normal(size=(z["nh"], gates * z["nh"])) * 0.05).astype(np.float32)
+    bv = np.zeros(gates * z["nh"], dtype=np.float32)
+    return Xv, Uv, Wv, bv
 
-    def numpy_fn():
-        hs = np.zeros((steps + 1, batch, nh), np.float32)
-        for t in range(steps):
-            hs[t + 1] = np.tanh(Xv[t] @ Uv + hs[t] @ Wv + bv)
-        gh = np.zeros((batch, nh), np.float32)
-        gU, gW, gb = np.zeros_like(Uv), np.zeros_like(Wv), np.zeros_like(bv)
-        for t in range(steps - 1, -1, -1):
-            gh = gh + 1.0  # d(sum of all h) / d h_t
-            gz = gh * (1 - hs[t + 1] ** 2)
-            gU += Xv[t].T @ gz
-            gW += hs[t].T @ gz
-            gb += gz.sum(0)
-            gh = gz @ Wv.T
-        return gU, gW, gb
 
-    base = _median_time(numpy_fn, repeat)
-    table.add(w, "NumPy (hand-written BPTT)", base, base)
+def _numpy_rnn(Xv, Uv, Wv, bv):
+    steps, batch, nh = len(Xv), Xv.shape[1], Wv.shape[0]
+    hs = np.zeros((steps + 1, batch, nh), np.float32)
+    for t in range(steps):
+        hs[t + 1] = np.tanh(Xv[t] @ Uv + hs[t] @ Wv + bv)
+    gh = np.zeros((batch, nh), np.float32)
+    gU, gW, gb = np.zeros_like(Uv), np.zeros_like(Wv), np.zeros_like(bv)
+    for t in range(steps - 1, -1, -1):
+        gh = gh + 1.0  # d(sum of all h) / d h_t
+        gz = gh * (1 - hs[t + 1] ** 2)
+        gU += Xv[t].T @ gz
+        gW += hs[t].T @ gz
+        gb += gz.sum(0)
+        gh = gz @ Wv.T
+    return gU, gW, gb
+
+
+def _sig(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _numpy_lstm(Xv, Uv, Wv, bv):
+    """Hand-written LSTM forward + BPTT of sum(h): gates (i, f, o, g) in one GEMM per input."""
+    steps, batch, nh = len(Xv), Xv.shape[1], Wv.shape[0]
+    hs = np.zeros((steps + 1, batch, nh), np.float32)
+    cs = np.zeros((steps + 1, batch, nh), np.float32)
+    acts = []
+    for t in range(steps):
+        z = Xv[t] @ Uv + hs[t] @ Wv + bv
+        i, f, o, g = _sig(z[:, :nh]), _sig(z[:, nh : 2 * nh]), _sig(z[:, 2 * nh : 3 * nh]), np.tanh(z[:, 3 * nh :])
+        cs[t + 1] = f * cs[t] + i * g
+        hs[t + 1] = o * np.tanh(cs[t + 1])
+        acts.append((i, f, o, g))
+    gU, gW, gb = np.zeros_like(Uv), np.zeros_like(Wv), np.zeros_like(bv)
+    gh, gc = np.zeros((batch, nh), np.float32), np.zeros((batch, nh), np.float32)
+    gz = np.empty((batch, 4 * nh), np.float32)
+    for t in range(steps - 1, -1, -1):
+        i, f, o, g = acts[t]
+        gh = gh + 1.0
+        tc = np.tanh(cs[t + 1])
+        gc = gc + gh * o * (1 - tc * tc)
+        gz[:, :nh] = gc * g * i * (1 - i)
+        gz[:, nh : 2 * nh] = gc * cs[t] * f * (1 - f)
+        gz[:, 2 * nh : 3 * nh] = gh * tc * o * (1 - o)
+        gz[:, 3 * nh :] = gc * i * (1 - g * g)
+        gc = gc * f
+        gU += Xv[t].T @ gz
+        gW += hs[t].T @ gz
+        gb += gz.sum(0)
+        gh = gz @ Wv.T
+    return gU, gW, gb
+
+
+def _nettrain_rnn(kind, linker):
+    nh = RNN_SIZE["nh"]
     X = T.ftensor3("X")
     U, W, b = T.fmatrix("U"), T.fmatrix("W"), T.fvector("b")
     h0 = T.zeros((X.shape[1], nh), dtype="float32")
-    hs, _ = theano.scan(lambda x, h, U_, W_, b_: T.tanh(T.dot(x, U_) + T.dot(h, W_) + b_), sequences=X,
-                        outputs_info=h0, non_sequences=[U, W, b])  # fmt: skip
+    if kind == "rnn":
+        hs, _ = theano.scan(lambda x, h, U_, W_, b_: T.tanh(T.dot(x, U_) + T.dot(h, W_) + b_), sequences=X,
+                            outputs_info=h0, non_sequences=[U, W, b])  # fmt: skip
+    else:
+
+        def step(x, h, c, U_, W_, b_):
+            z = T.dot(x, U_) + T.dot(h, W_) + b_
+            i, f = T.nnet.sigmoid(z[:, :nh]), T.nnet.sigmoid(z[:, nh : 2 * nh])
+            o, g = T.nnet.sigmoid(z[:, 2 * nh : 3 * nh]), T.tanh(z[:, 3 * nh :])
+            c2 = f * c + i * g
+            return o * T.tanh(c2), c2
+
+        (hs, _), _ = theano.scan(step, sequences=X, outputs_info=[h0, h0], non_sequences=[U, W, b])
     grads = T.grad(hs.sum(), [U, W, b])
-    for linker in _linkers():
-        f = theano.function([X, U, W, b], grads, mode=theano.Mode(linker=linker))
-        got = f(Xv, Uv, Wv, bv)
-        np.testing.assert_allclose(got[1], numpy_fn()[1], rtol=2e-3, atol=1e-3)
-        table.add(w, "nettrain scan (%s)" % linker, _median_time(lambda f=f: f(Xv, Uv, Wv, bv), repeat), base)
+    return theano.function([X, U, W, b], grads, mode=theano.Mode(linker=linker))
+
+
+def _torch_rnn(torch, kind, Xv, Uv, Wv, bv):
+    nh = Wv.shape[0]
+    tX = torch.from_numpy(Xv)
+    tU, tW, tb = (torch.from_numpy(a.copy()).requires_grad_() for a in (Uv, Wv, bv))
+
+    def step():
+        h = torch.zeros(Xv.shape[1], nh)
+        c = torch.zeros(Xv.shape[1], nh)
+        total = 0
+        for t in range(len(Xv)):
+            z = tX[t] @ tU + h @ tW + tb
+            if kind == "rnn":
+                h = torch.tanh(z)
+            else:
+                i, f, o = torch.sigmoid(z[:, :nh]), torch.sigmoid(z[:, nh : 2 * nh]), torch.sigmoid(z[:, 2 * nh : 3 * nh])
+                c = f * c + i * torch.tanh(z[:, 3 * nh :])
+                h = o * torch.tanh(c)
+            total = total + h.sum()
+        for p_ in (tU, tW, tb):
+            p_.grad = None
+        total.backward()
+
+    return step
+
+
+def bench_rnn(table, repeat):
+    """tanh RNN and LSTM, hidden 256, input 128, 50 steps, batch 32: forward + backward, at 1 and 2 threads.
+
+    GFLOP/s count the GEMMs only: 3 x the forward's (forward, and two of the same size per step backward).
+    """
+    z = RNN_SIZE
     torch = _optional("torch")
-    if torch is not None:
-        tX = torch.from_numpy(Xv)
-        tU, tW, tb = (torch.from_numpy(a.copy()).requires_grad_() for a in (Uv, Wv, bv))
+    for kind, gates in (("rnn", 1), ("lstm", 4)):
+        data = _rnn_data(gates)
+        ref = (_numpy_rnn if kind == "rnn" else _numpy_lstm)(*data)
+        flop = 3 * 2 * z["steps"] * z["batch"] * gates * z["nh"] * (z["nin"] + z["nh"])
+        fns = {linker: _nettrain_rnn(kind, linker) for linker in _linkers()}
+        for linker, f in fns.items():
+            np.testing.assert_allclose(f(*data)[1], ref[1], rtol=2e-3, atol=2e-3)
+        for threads in (1, 2):
+            limit = _threads(threads, torch)
+            if limit is None and threads == 2:
+                break
+            w = "%s fwd+bwd (%d hidden, %d in, %d steps, batch %d), %s" % (
+                "tanh RNN" if kind == "rnn" else "LSTM", z["nh"], z["nin"], z["steps"], z["batch"],
+                "%d thread%s" % (threads, "s" if threads > 1 else "") if limit is not None else "default threads")
+            try:
+                base = _median_time(lambda: (_numpy_rnn if kind == "rnn" else _numpy_lstm)(*data), repeat)
+                note = "%.1f GFLOP/s; load %s" % (flop / base / 1e9, _load())
+                table.add(w, "NumPy (hand-written BPTT)", base, base, note)
+                for linker, f in fns.items():
+                    t = _median_time(lambda f=f: f(*data), repeat)
+                    table.add(w, "nettrain scan (%s)" % linker, t, base, "%.1f GFLOP/s" % (flop / t / 1e9))
+                if torch is not None:
+                    t = _median_time(_torch_rnn(torch, kind, *data), repeat)
+                    table.add(w, "PyTorch eager", t, base, "%.1f GFLOP/s" % (flop / t / 1e9))
+            finally:
+                if limit is not None:
+                    limit.unregister() if hasattr(limit, "unregister") else limit.__exit__(None, None, None)
 
-        def torch_fn():
-            h = torch.zeros(batch, nh)
-            total = 0
-            for t in range(steps):
-                h = torch.tanh(tX[t] @ tU + h @ tW + tb)
-                total = total + h.sum()
-            for p_ in (tU, tW, tb):
-                p_.grad = None
-            total.backward()
 
-        table.add(w, "PyTorch eager", _median_time(torch_fn, repeat), base)
+def _load():
+    try:
+        return "%.2f" % os.getloadavg()[0]
+    except OSError:
+        return "?"
 
 
 # ------------------------------------------------------------------- LeNet

@@ -235,6 +235,35 @@ class Scan(Op):
         return out
 
 
+def _reuse_states(gs, state_outs):
+    """``(gs, placeholders)``: the gradient graph reading each state's new value from a placeholder.
+
+    The backward step would recompute what the forward step returned (e.g.
+    ``tanh(z)`` in the gradient of ``tanh``); the forward trajectory already
+    holds it, so every node of ``gs`` equal to the node that computed a state
+    (same op, same inputs) reads the placeholder, which the loop feeds with
+    the state's value after that step.
+    """
+    from ..graph.basic import ancestors, clone_replace
+
+    saved, targets = [], {}
+    for o in state_outs:
+        p = o.type()
+        p.name = "%s.saved" % (o.name or "state")
+        saved.append(p)
+        if o.owner is not None:
+            targets[(o.owner.op, tuple(o.owner.inputs), o.owner.outputs.index(o))] = p
+    repl = dict(zip(state_outs, saved))
+    for v in ancestors(gs):
+        n = v.owner
+        if n is not None and v not in repl:
+            p = targets.get((n.op, tuple(n.inputs), n.outputs.index(v)))
+            if p is not None and p.type == v.type:
+                repl[v] = p
+    repl = {k: v for k, v in repl.items() if k.type == v.type}
+    return clone_replace(gs, repl, strict=False), saved
+
+
 def _stack(items, var, step_shape):
     dt = var.type.numpy_dtype
     if isinstance(items, np.ndarray):  # steps already in one array (compiled loops)
@@ -254,10 +283,26 @@ class ScanGrad(Op):
 
     __props__ = ("_key",)
 
-    def __init__(self, scan):
+    def __init__(self, scan, wanted=None):
         self.scan = scan
-        self._key = ("grad",) + scan._key
+        #: per Scan input (after n_steps): whether its gradient is computed (None: all); the gradients of
+        #: states are always computed (they carry the recursion), unused ones of sequences and
+        #: non-sequences are dropped by ``local_scan_grad_unused`` and left zero
+        self.wanted = tuple(wanted) if wanted is not None else None
+        self._key = ("grad", self.wanted) + scan._key
         self._fn = None
+
+    def inner_wanted(self):
+        """Per inner input of the step: whether its gradient is computed."""
+        info = self.scan.info
+        if self.wanted is None:
+            return [True] * len(self.scan.inner_inputs)
+        res = []
+        for k, taps in enumerate(info.seq_taps):
+            res += [self.wanted[k]] * len(taps)
+        for taps in info.state_taps:
+            res += [True] * len(taps)
+        return res + list(self.wanted[info.n_seq + info.n_state :])
 
     def __str__(self):
         return "ScanGrad{%s}" % (self.scan.info.name or "scan")
@@ -280,11 +325,17 @@ class ScanGrad(Op):
             cots = [outs[k].type() for k in self._cot_idx]
             wrt = list(sc.inner_inputs)
             known = {outs[k]: c for k, c in zip(self._cot_idx, cots)}
-            float_wrt = [w for w in wrt if getattr(w.type, "dtype", "").startswith("float")]
+            wanted = self.inner_wanted()
+            self._float_idx = [k for k, w in enumerate(wrt)
+                               if getattr(w.type, "dtype", "").startswith("float") and wanted[k]]  # fmt: skip
+            float_wrt = [wrt[k] for k in self._float_idx]
             gs = grad(None, float_wrt, known_grads=known, disconnected_inputs="ignore", return_disconnected="zero") \
                 if known and float_wrt else []  # fmt: skip
-            self._float_idx = [k for k, w in enumerate(wrt) if getattr(w.type, "dtype", "").startswith("float")]
-            self._fn = _compile(list(sc.inner_inputs) + cots, gs, sc.mode) if gs else None
+            saved = []
+            if gs:
+                gs, saved = _reuse_states(gs, outs[: info.n_state - info.n_shared])
+            self._n_saved = len(saved)
+            self._fn = _compile(list(sc.inner_inputs) + cots + saved, gs, sc.mode) if gs else None
         return self._fn
 
     def make_node(self, *args):
@@ -375,7 +426,8 @@ class ScanGrad(Op):
                 if c is None:  # a float shared variable updated in the loop: no gradient flows back
                     c = np.zeros(np.shape(bufs[k][spans[k] + t]))
                 cot_vals.append(sc.inner_outputs[k].type.filter(c, allow_downcast=True))
-            res = fn(*(args + cot_vals))
+            saved = [bufs[i][spans[i] + t] for i in range(self._n_saved)]
+            res = fn(*(args + cot_vals + saved))
             if not isinstance(res, list):
                 res = [res]
             for g, idx in zip(res, float_idx):

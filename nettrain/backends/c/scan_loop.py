@@ -301,14 +301,12 @@ class Plan:
             return rid
         i = self.fixed.get(rid)
         if i is None:
-            for _, _, r, data, a in regions.items:
-                if r == rid:
-                    break
-            else:
+            hit = next((item for item in regions.items if item[2] == rid), None)
+            if hit is None:
                 raise Unsupported("lost region %r" % (rid,))
             i = self.fixed[rid] = len(self.bases)
-            self.bases.append(data)
-            self.keep.append(a)
+            self.bases.append(hit[3])
+            self.keep.append(hit[4])
         return i
 
     def locate(self, spec_a, spec_b, ta, tb, regions):
@@ -452,7 +450,6 @@ class ScanRunner(_Runner):
             return False
         body = self.body()
         fg_out = body.fgraph.outputs
-        n_st = info.n_state
         inits_a = []
         for i, init in enumerate(inits):
             init = np.asarray(init) if not isinstance(init, np.ndarray) else init
@@ -578,7 +575,7 @@ class ScanGradRunner(_Runner):
     def try_compiled(self, node, args, outs):
         op = self.op
         info = op.scan.info
-        body = self.body()
+        self.body()  # the reasons not to compile that are known before looking at the inputs
         n, seqs, inits, nonseqs, trajs, g_trajs = op.unpack(args)
         stop = 0 if info.truncate_gradient < 0 else max(0, n - info.truncate_gradient)
         if n - stop < 2:
@@ -648,6 +645,7 @@ class ScanGradRunner(_Runner):
             slots.append((o_gseq + n_seq + k, None))
         for k in op._cot_idx:
             vals.append(adjs[k][info.span(k) + t, ...] if k < n_st else g_nit[k - n_st][t, ...])
+        vals += [bufs[i][info.span(i) + t, ...] for i in range(op._n_saved)]  # states after step t
         return vals, slots
 
     def record(self, call, n, stop):

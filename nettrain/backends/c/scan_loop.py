@@ -31,7 +31,7 @@ from ...tensor.blas import Dot, Gemm, Gemv, Ger
 from ...tensor.elemwise import Elemwise
 from ...tensor.reduction import CAReduce
 from ...tensor.shape import Shape, Shape_i
-from ...tensor.subtensor import SliceLength
+from ...tensor.subtensor import IncSubtensor, SliceLength
 from .compiler import build_library
 from .linker import param_kinds
 from .registry import Kernel, c_kernel
@@ -93,7 +93,7 @@ int64_t nt_scan_loop(int64_t, int64_t, int64_t, const int64_t *, int64_t, const 
 """
 
 #: kernels whose Python drivers do all their work through the compiled call (checked by reading them)
-_LOOP_SAFE = (Elemwise, Dot, Gemm, Gemv, Ger, CAReduce)
+_LOOP_SAFE = (Elemwise, Dot, Gemm, Gemv, Ger, CAReduce, IncSubtensor)
 #: pointer arguments that are the kernel's own scratch memory (a fresh buffer of that size will do)
 _SCRATCH = {CAReduce: (5,)}
 #: ops without C code whose outputs depend only on shapes (fixed for a plan)
@@ -225,6 +225,8 @@ class Body:
                     regions.add(("var", o), c[0])
             if e[0] == "c":
                 _, _, rec, kinds, tramp, ffi, by_value, scratch = e
+                if not rec.calls and any(isinstance(o, np.ndarray) and o.size for o in vals_of(node, vals)):
+                    raise Unsupported("%s computed its result without its kernel" % node.op)
                 raw = []
                 for args_c in rec.calls:
                     if len(args_c) != len(kinds):
@@ -246,6 +248,10 @@ class Body:
                 if isinstance(v, Constant):
                     regions.add(("const", id(v)), vals[v])
         return vals, calls
+
+
+def vals_of(node, vals):
+    return [vals[o] for o in node.outputs]
 
 
 def _translate(ffi, args, kinds, regions, scratch):

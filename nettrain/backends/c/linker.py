@@ -142,7 +142,8 @@ class CLinker:
             return PythonLinker().make_thunk(fgraph, input_cells, allow_gc)
         run = make_runner(steps, runners)
         run.library = keep  # the library stays loaded while the function lives
-        run.steps, run.c_kernels = steps, self._last_kernels  # for compiled loops (scan_loop.py)
+        # for compiled loops (scan_loop.py) and tests: the steps, their runners, their C kernels
+        run.steps, run.runners, run.c_kernels = steps, runners, self._last_kernels
         return run, cells
 
     def runners(self, steps):

@@ -692,6 +692,16 @@ class ScanGradRunner(_Runner):
         return plan
 
 
+def loop_runners(f):
+    """The compiled-loop runner of each Scan / ScanGrad node of the compiled function ``f`` (C linker).
+
+    Each has ``compiled_calls`` (calls whose steps ran in C) and ``broken``
+    (why the loop runs ``perform`` instead, or None).
+    """
+    run = getattr(f, "_run", None)
+    return [r for r in getattr(run, "runners", ()) if isinstance(r, _Runner)]
+
+
 @c_kernel.register(Scan)
 def scan_kernel(op, node):
     """The Scan's steps in one C loop when its inner function allows (else ``perform``)."""
@@ -704,4 +714,4 @@ def scan_grad_kernel(op, node):
     return Kernel("", "", lambda fn, ffi: ScanGradRunner(op))
 
 
-__all__ = ["LOOP_SOURCE", "Plan", "ScanGradRunner", "ScanRunner", "Unsupported"]
+__all__ = ["LOOP_SOURCE", "Plan", "ScanGradRunner", "ScanRunner", "Unsupported", "loop_runners"]

@@ -343,7 +343,8 @@ def _torch_rnn(torch, kind, Xv, Uv, Wv, bv):
             if kind == "rnn":
                 h = torch.tanh(z)
             else:
-                i, f, o = torch.sigmoid(z[:, :nh]), torch.sigmoid(z[:, nh : 2 * nh]), torch.sigmoid(z[:, 2 * nh : 3 * nh])
+                i, f = torch.sigmoid(z[:, :nh]), torch.sigmoid(z[:, nh : 2 * nh])
+                o = torch.sigmoid(z[:, 2 * nh : 3 * nh])
                 c = f * c + i * torch.tanh(z[:, 3 * nh :])
                 h = o * torch.tanh(c)
             total = total + h.sum()
@@ -363,10 +364,11 @@ def bench_rnn(table, repeat):
     torch = _optional("torch")
     for kind, gates in (("rnn", 1), ("lstm", 4)):
         data = _rnn_data(gates)
-        ref = (_numpy_rnn if kind == "rnn" else _numpy_lstm)(*data)
+        np_fn = _numpy_rnn if kind == "rnn" else _numpy_lstm
+        ref = np_fn(*data)
         flop = 3 * 2 * z["steps"] * z["batch"] * gates * z["nh"] * (z["nin"] + z["nh"])
         fns = {linker: _nettrain_rnn(kind, linker) for linker in _linkers()}
-        for linker, f in fns.items():
+        for f in fns.values():
             np.testing.assert_allclose(f(*data)[1], ref[1], rtol=2e-3, atol=2e-3)
         for threads in (1, 2):
             limit = _threads(threads, torch)
@@ -376,11 +378,11 @@ def bench_rnn(table, repeat):
                 "tanh RNN" if kind == "rnn" else "LSTM", z["nh"], z["nin"], z["steps"], z["batch"],
                 "%d thread%s" % (threads, "s" if threads > 1 else "") if limit is not None else "default threads")
             try:
-                base = _median_time(lambda: (_numpy_rnn if kind == "rnn" else _numpy_lstm)(*data), repeat)
+                base = _median_time(lambda np_fn=np_fn, data=data: np_fn(*data), repeat)
                 note = "%.1f GFLOP/s; load %s" % (flop / base / 1e9, _load())
                 table.add(w, "NumPy (hand-written BPTT)", base, base, note)
                 for linker, f in fns.items():
-                    t = _median_time(lambda f=f: f(*data), repeat)
+                    t = _median_time(lambda f=f, data=data: f(*data), repeat)
                     table.add(w, "nettrain scan (%s)" % linker, t, base, "%.1f GFLOP/s" % (flop / t / 1e9))
                 if torch is not None:
                     t = _median_time(_torch_rnn(torch, kind, *data), repeat)

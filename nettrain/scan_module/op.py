@@ -335,6 +335,8 @@ class ScanGrad(Op):
             if gs:
                 gs, saved = _reuse_states(gs, outs[: info.n_state - info.n_shared])
             self._n_saved = len(saved)
+            #: the step's vector-Jacobian product as (inputs, outputs), for backends that compile it their way
+            self.vjp_graph = (list(sc.inner_inputs) + cots + saved, gs)
             self._fn = _compile(list(sc.inner_inputs) + cots + saved, gs, sc.mode) if gs else None
         return self._fn
 

@@ -155,6 +155,17 @@ class _Recorder:
         return self.fn(*args)
 
 
+def _c_linked(fn, inputs, outputs, mode):
+    """``fn``, or the same graph compiled with the C linker when ``fn`` was not and the scan named no mode."""
+    if getattr(getattr(fn, "_run", None), "c_kernels", None) is not None or mode is not None:
+        return fn
+    from ...compile.function import function
+    from ...compile.mode import Mode, get_mode
+
+    return function(inputs, outputs, mode=Mode(linker="c", optimizer=get_mode(None).optimizer),
+                    on_unused_input="ignore")  # fmt: skip
+
+
 class Body:
     """The steps of a compiled inner function, with what it takes to record and replay them."""
 
@@ -442,7 +453,7 @@ class ScanRunner(_Runner):
             op = self.op
             info = op.info
             n_var = sum(map(len, info.seq_taps)) + sum(map(len, info.state_taps))
-            fn = op.fn()
+            fn = _c_linked(op.fn(), op.inner_inputs, op.inner_outputs, op.mode)
             ins = fn.maker.fgraph.inputs
             static = [v for v in ins[n_var:] if v.type.ndim == 0]
             b = self._body = Body(fn, static)
@@ -572,6 +583,7 @@ class ScanGradRunner(_Runner):
             fn = op._vjp_fn()
             if fn is None:
                 raise Unsupported("no gradient to propagate")
+            fn = _c_linked(fn, *op.vjp_graph, op.scan.mode)
             n_var = sum(map(len, info.seq_taps)) + sum(map(len, info.state_taps))
             n_in = len(op.scan.inner_inputs)
             ins = fn.maker.fgraph.inputs

@@ -192,12 +192,25 @@ def bench_mlp(table, repeat):
         torch = _optional("torch")
         if torch is not None:
             table.add(w, "PyTorch eager", _torch_mlp(torch, xv, yv, repeat), base)
+    bench_compile_rows(table, "mlp", "MLP train function compile, new process (function() only; imports excluded)")
+
+
+def bench_compile_rows(table, what, w):
+    """Cold (empty cache) and warm (cache hit) compile in new processes: wall and CPU seconds."""
     with tempfile.TemporaryDirectory() as cache:
-        cold = _compile_in_new_process(cache)
-        warm = _compile_in_new_process(cache)
-    w = "MLP train function compile, new process (function() only; import excluded)"
-    table.add(w + ", cold cache", "nettrain (auto)", cold)
-    table.add(w + ", warm cache", "nettrain (auto)", warm)
+        cold = _compile_in_new_process(cache, what)
+        warm = _compile_in_new_process(cache, what)
+    for label, r in (("cold cache", cold), ("warm cache", warm)):
+        note = "CPU %.3f s (this process; compiler runs excluded); load %s" % (r[1], _load()) if r else "failed"
+        table.add("%s, %s" % (w, label), "nettrain (auto)", r[0] if r else None, note=note)
+        if r and len(r) > 2:
+            table.add("%s, %s: first call (compiles the loops' steps)" % (w, label), "nettrain (auto)", r[2],
+                      note="CPU %.3f s; a steady call: %s (CPU %.3f s)" % (r[3], _fmt(r[4]), r[5]))  # fmt: skip
+
+
+def bench_compile(table, repeat):
+    """Compile time of the RNN train function (the MLP's rows come with ``mlp``)."""
+    bench_compile_rows(table, "rnn", "tanh RNN train function compile, new process (imports excluded)")
 
 
 def _torch_mlp(torch, xv, yv, repeat):
@@ -216,15 +229,35 @@ def _torch_mlp(torch, xv, yv, repeat):
     return _median_time(step, repeat)
 
 
-def _compile_in_new_process(compiledir):
-    """Seconds spent in ``function()`` for the MLP training step in a fresh process."""
-    code = "import sys; sys.path.insert(0, %r); import bench; print(bench._mlp(128, 'auto')[1])" % os.path.join(
-        ROOT, "scripts"
-    )
+_COMPILE_CHILD = """
+import sys, time
+sys.path.insert(0, %r)
+import bench
+import nettrain.backends.c.linker, nettrain.backends.cuda  # imports excluded
+from nettrain.backends.c import scan_loop  # noqa: F401
+t, c = time.perf_counter(), time.process_time()
+if %r == "mlp":
+    f = bench._mlp(128, "auto")[0]
+    print(time.perf_counter() - t, time.process_time() - c)
+else:
+    f = bench._nettrain_rnn("rnn", "auto")
+    res = [time.perf_counter() - t, time.process_time() - c]
+    data = bench._rnn_data(1)
+    for _ in range(2):  # the first call compiles the loops' steps; the second is a steady call
+        t, c = time.perf_counter(), time.process_time()
+        f(*data)
+        res += [time.perf_counter() - t, time.process_time() - c]
+    print(*res)
+"""
+
+
+def _compile_in_new_process(compiledir, what="mlp"):
+    """``(wall s, CPU s[, first call wall s, CPU s])`` of ``function()`` for a train step in a fresh process."""
+    code = _COMPILE_CHILD % (os.path.join(ROOT, "scripts"), what)
     env = dict(os.environ, NETTRAIN_FLAGS="compiledir=%s" % compiledir)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     try:
-        return float(r.stdout.strip().splitlines()[-1])
+        return [float(x) for x in r.stdout.strip().splitlines()[-1].split()]
     except (ValueError, IndexError):
         print(r.stderr, file=sys.stderr)
         return None
@@ -588,6 +621,7 @@ BENCHES = {
     "fused": bench_fused,
     "mlp": bench_mlp,
     "rnn": bench_rnn,
+    "compile": bench_compile,
     "lenet": bench_lenet,
 }
 

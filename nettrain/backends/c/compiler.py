@@ -28,6 +28,43 @@ def compiler_info():
     return _compiler_info(config.cxx)
 
 
+def _remembered(what, path, probe):
+    """``probe()``, remembered in the compile cache per compiler binary (path, size, mtime).
+
+    Each probe runs the compiler (about 0.3 s for the OpenMP one); a new
+    process with a warm cache then starts no compiler at all.
+    """
+    import hashlib
+    import json
+
+    from .cache import cache_root
+
+    try:
+        st = os.stat(path)
+        ident = json.dumps([what, os.path.realpath(path), st.st_size, st.st_mtime_ns])
+        root, _ = cache_root()
+    except OSError:
+        return probe()
+    f = os.path.join(root, "toolchain", hashlib.sha256(ident.encode()).hexdigest()[:32] + ".json")
+    try:
+        with open(f) as fh:
+            return json.load(fh)["value"]
+    except (OSError, ValueError, KeyError):
+        pass
+    value = probe()
+    if value is None:  # a compiler that did not answer: ask again next time
+        return value
+    try:
+        os.makedirs(os.path.dirname(f), exist_ok=True)
+        tmp = "%s.tmp-%d" % (f, os.getpid())
+        with open(tmp, "w") as fh:
+            json.dump({"probe": ident, "value": value}, fh)
+        os.replace(tmp, f)
+    except OSError:
+        pass
+    return value
+
+
 @functools.lru_cache(maxsize=None)
 def _compiler_info(cxx):
     if not cxx:
@@ -35,6 +72,11 @@ def _compiler_info(cxx):
     path = shutil.which(cxx)
     if path is None:
         return None
+    info = _remembered("version", path, lambda: _version(path))
+    return tuple(info) if info else None
+
+
+def _version(path):
     try:
         out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
@@ -54,13 +96,17 @@ def _openmp_works(cxx, enabled):
     info = _compiler_info(cxx)
     if info is None or not enabled:
         return False
+    return _remembered("openmp", info[0], lambda: _probe_openmp(info[0]))
+
+
+def _probe_openmp(cc):
     import tempfile
 
     with tempfile.TemporaryDirectory() as d:
         src = os.path.join(d, "t.c")
         with open(src, "w") as f:
             f.write("#include <omp.h>\nint f(void){return omp_get_max_threads();}\n")
-        r = subprocess.run([info[0], "-shared", "-fPIC", "-fopenmp", src, "-o", os.path.join(d, "t.so")],
+        r = subprocess.run([cc, "-shared", "-fPIC", "-fopenmp", src, "-o", os.path.join(d, "t.so")],
                            capture_output=True)  # fmt: skip
         return r.returncode == 0
 
@@ -91,15 +137,54 @@ def run_compiler(src_path, out_path, flags=None):
         raise CompileError("C compilation failed:\n%s\n%s" % (" ".join(cmd), r.stderr[-4000:]))
 
 
+def _ffi_for(cdef):
+    """A cffi FFI declaring ``cdef``.
+
+    cffi parses declarations with pycparser, whose set-up costs about 0.2 s
+    in every new process: more than loading a cached kernel library.  So the
+    parsed declarations are also kept in the compile cache, as cffi's
+    "out-of-line ABI" module (``ffi-abi/<hash>.py``, plain Python holding
+    the serialized types), which loads without any parser.
+    """
+    import hashlib
+
+    import cffi
+
+    from .cache import cache_root
+
+    root, read_only = cache_root()
+    name = "nt_ffi_" + hashlib.sha256(("%s\0%s" % (cffi.__version__, cdef)).encode()).hexdigest()[:40]
+    for r in [root] + read_only:
+        path = os.path.join(r, "ffi-abi", name + ".py")
+        try:
+            with open(path) as f:
+                code = f.read()
+            ns = {"__name__": name}
+            exec(compile(code, path, "exec"), ns)
+            return ns["ffi"]
+        except (OSError, SyntaxError, KeyError, ImportError, AttributeError):
+            continue  # absent, or cut short by a crash: parse below
+    ffi = cffi.FFI()
+    ffi.cdef(cdef)
+    try:
+        from cffi.recompiler import make_py_source
+
+        path = os.path.join(root, "ffi-abi", name + ".py")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = "%s.tmp-%d" % (path, os.getpid())
+        make_py_source(ffi, name, tmp)
+        os.replace(tmp, path)  # atomic: readers see a whole module or none
+    except Exception:  # noqa: BLE001 - an older cffi or a read-only cache: the parsed FFI works as well
+        pass
+    return ffi
+
+
 def build_library(source, cdef):
     """``(ffi, lib)`` for ``source`` declaring ``cdef``, through the on-disk cache."""
     from .cache import get_or_build
 
     path = get_or_build(source)
-    import cffi
-
-    ffi = cffi.FFI()
-    ffi.cdef(cdef)
+    ffi = _ffi_for(cdef)
     try:
         lib = ffi.dlopen(path)
     except OSError:

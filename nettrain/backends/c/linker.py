@@ -80,7 +80,7 @@ def param_kinds(cdef):
 
 
 def trampoline(name, cdef):
-    """``(source, cdef)`` of ``<name>_t(const nt_arg *a)``, calling ``name`` with ``a[0], a[1], ...``.
+    """``(source, cdef)`` of ``<name>_tramp(const nt_arg *a)``, calling ``name`` with ``a[0], a[1], ...``.
 
     Compiled loops (scan_loop.py) call any kernel through this one signature,
     its arguments prepared once and patched per step.  None when the kernel's
@@ -91,7 +91,8 @@ def trampoline(name, cdef):
         return None
     field = {"p": "a[%d].p", "d": "a[%d].d", "f": "(float)a[%d].d", "i": "a[%d].i"}
     args = ", ".join(field[k] % j for j, k in enumerate(kinds))
-    return "NT_EXPORT void %s_t(const nt_arg *a) { %s(%s); }" % (name, name, args), "void %s_t(const void *);" % name
+    src = "NT_EXPORT void %s_tramp(const nt_arg *a) { %s(%s); }" % (name, name, args)
+    return src, "void %s_tramp(const void *);" % name
 
 
 def function_source(kernels):

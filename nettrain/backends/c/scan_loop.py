@@ -1,7 +1,7 @@
 """Scan loops in compiled code: every step of a Scan (and of its BPTT gradient) runs in one C loop.
 
 The inner function of a scan is linked by the C linker like any function,
-and each of its kernels gets a *trampoline* (``<name>_t(const nt_arg *)``,
+and each of its kernels gets a *trampoline* (``<name>_tramp(const nt_arg *)``,
 see :func:`~nettrain.backends.c.linker.trampoline`).  On the first call with
 given input layouts, two steps run through the kernels' Python drivers with
 the compiled functions wrapped by a recorder: each call's arguments are
@@ -190,7 +190,7 @@ class Body:
                 if not isinstance(node.op, _LOOP_SAFE):
                     raise Unsupported("no loop support for %s" % node.op)
                 kinds = param_kinds(k.cdef)
-                tramp = getattr(lib, name + "_t", None)
+                tramp = getattr(lib, name + "_tramp", None)
                 if kinds is None or tramp is None:
                     raise Unsupported("no trampoline for %s" % node.op)
                 rec = _Recorder(getattr(lib, name))

@@ -265,6 +265,8 @@ def _compile_in_new_process(compiledir, what="mlp"):
 
 # --------------------------------------------------------------------- RNN
 RNN_SIZE = dict(steps=50, batch=32, nin=128, nh=256)
+#: thread counts of the RNN rows (``--threads``)
+THREADS = [1, 2]
 
 
 def _threads(n, torch):
@@ -403,7 +405,7 @@ def bench_rnn(table, repeat):
         fns = {linker: _nettrain_rnn(kind, linker) for linker in _linkers()}
         for f in fns.values():
             np.testing.assert_allclose(f(*data)[1], ref[1], rtol=2e-3, atol=2e-3)
-        for threads in (1, 2):
+        for threads in THREADS:
             limit = _threads(threads, torch)
             if limit is None and threads == 2:
                 break
@@ -632,7 +634,9 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=7, help="timed repeats per row (median reported)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="cuda: the GPU table (scripts/bench_cuda.py) instead of the CPU benchmarks")
+    p.add_argument("--threads", type=int, nargs="*", default=[1, 2], help="thread counts of the RNN / LSTM rows")
     args = p.parse_args(argv)
+    THREADS[:] = args.threads
     table = Table()
     if args.device == "cuda":
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

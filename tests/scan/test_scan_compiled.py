@@ -180,3 +180,18 @@ def test_a_new_input_layout_records_a_new_plan():
     _all_compiled(f, 6)
     # C-ordered (5, 3) and (6, 3) share the layout of a step; Fortran-ordered ones do not (column strides)
     assert len(_runners(f)[0].plans) == 5
+
+
+def test_a_per_step_scalar_read_by_value_keeps_the_python_loop_and_stays_correct():
+    # Gemm reads alpha as a Python number: the first two steps agree (1.0), later ones do not
+    s, W, h0 = T.dvector("s"), T.dmatrix("W"), T.dmatrix("h0")
+    hs, _ = theano.scan(lambda a, h, W_: T.tanh(a * T.dot(h, W_) + h), sequences=s, outputs_info=h0, non_sequences=W)
+    f = theano.function([s, h0, W], hs, mode=C)
+    sv, hv, Wv = np.array([1.0, 1.0, 2.0, 3.0, 0.5]), RNG.normal(size=(2, 3)), RNG.normal(size=(3, 3)) * 0.3
+    h, expect = hv, []
+    for a in sv:
+        h = np.tanh(a * (h @ Wv) + h)
+        expect.append(h)
+    np.testing.assert_allclose(f(sv, hv, Wv), expect, rtol=1e-12)
+    (r,) = _runners(f)
+    assert r.compiled_calls == 0 and "by value" in r.broken

@@ -565,7 +565,8 @@ class ScanRunner(_Runner):
         info = self.op.info
         n_traj = info.n_state - info.n_shared
         trajs = [bufs[i][info.span(i) : info.span(i) + done] for i in range(n_traj)]
-        finals = [bufs[i][info.span(i) + done - 1] for i in range(n_traj, info.n_state)]
+        # a copy: the final value must not keep the whole trajectory buffer alive
+        finals = [bufs[i][info.span(i) + done - 1].copy() for i in range(n_traj, info.n_state)]
         self.op.store_outputs(node, outs, inits, trajs, [a[:done] for a in nits], finals, done)
         return True
 

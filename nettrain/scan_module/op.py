@@ -310,11 +310,17 @@ class ScanGrad(Op):
     def __getstate__(self):
         d = dict(self.__dict__)
         d["_fn"] = None
+        d.pop("_vjp_graph", None)  # rebuilt on demand
         return d
 
-    def _vjp_fn(self):
-        """Compile ``(step inputs, cotangents of step outputs) -> gradients of the step inputs``."""
-        if self._fn is None:
+    def vjp_graph(self):
+        """``(inputs, outputs)`` of the step's vector-Jacobian product, or None when nothing is differentiable.
+
+        Inputs: the step's inputs, the cotangents of its float outputs, each
+        state's value after the step; outputs: the gradients of the step's
+        wanted float inputs.  Built once; backends may compile it their way.
+        """
+        if "_vjp_graph" not in self.__dict__:
             from ..graph.grad import grad
 
             sc = self.scan
@@ -335,9 +341,14 @@ class ScanGrad(Op):
             if gs:
                 gs, saved = _reuse_states(gs, outs[: info.n_state - info.n_shared])
             self._n_saved = len(saved)
-            #: the step's vector-Jacobian product as (inputs, outputs), for backends that compile it their way
-            self.vjp_graph = (list(sc.inner_inputs) + cots + saved, gs)
-            self._fn = _compile(list(sc.inner_inputs) + cots + saved, gs, sc.mode) if gs else None
+            self._vjp_graph = (list(sc.inner_inputs) + cots + saved, gs) if gs else None
+        return self._vjp_graph
+
+    def _vjp_fn(self):
+        """Compile ``(step inputs, cotangents of step outputs) -> gradients of the step inputs``."""
+        if self._fn is None:
+            g = self.vjp_graph()
+            self._fn = _compile(g[0], g[1], self.scan.mode) if g is not None else None
         return self._fn
 
     def make_node(self, *args):

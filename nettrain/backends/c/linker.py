@@ -7,6 +7,7 @@ dtypes and ranks (constants are kernel arguments), so functions that differ
 only in constant values share the compiled library through the cache.
 """
 
+import contextlib
 import functools
 import importlib.util
 import os
@@ -49,8 +50,23 @@ def _warn_once(msg):
         warnings.warn(msg, RuntimeWarning, stacklevel=4)
 
 
-#: the argument array of a kernel's trampoline (``<name>_t``), see :func:`trampoline`
+#: the argument array of a kernel's trampoline (``<name>_tramp``), see :func:`trampoline`
 ARG_UNION = "typedef union { int64_t i; double d; void *p; } nt_arg;"
+
+#: set (through :func:`with_trampolines`) while compiling a function whose kernels a compiled
+#: loop calls; other functions leave them out (they add about 7% to gcc's time)
+_TRAMPOLINES = [False]
+
+
+@contextlib.contextmanager
+def with_trampolines():
+    """Functions linked inside this block get a trampoline per kernel (for scan_loop.py)."""
+    old = _TRAMPOLINES[0]
+    _TRAMPOLINES[0] = True
+    try:
+        yield
+    finally:
+        _TRAMPOLINES[0] = old
 
 
 def param_kinds(cdef):
@@ -95,9 +111,12 @@ def trampoline(name, cdef):
     return src, "void %s_tramp(const void *);" % name
 
 
-def function_source(kernels):
-    """``(source, cdef, names)`` for a list of kernels; equal kernels share one function."""
-    names, bodies, cdefs, seen = [], [ARG_UNION], [], {}
+def function_source(kernels, trampolines=False):
+    """``(source, cdef, names)`` for a list of kernels; equal kernels share one function.
+
+    With ``trampolines``, each kernel also gets its :func:`trampoline`.
+    """
+    names, bodies, cdefs, seen = [], [ARG_UNION] if trampolines else [], [], {}
     for k in kernels:
         name = seen.get(k.source)
         if name is None:
@@ -106,7 +125,7 @@ def function_source(kernels):
             cdef = k.cdef.replace(NAME, name)
             bodies.append(k.source.replace(NAME, name))
             cdefs.append(cdef)
-            tramp = trampoline(name, cdef)
+            tramp = trampoline(name, cdef) if trampolines else None
             if tramp is not None:
                 bodies.append(tramp[0])
                 cdefs.append(tramp[1])
@@ -162,7 +181,7 @@ class CLinker:
         self._last_kernels = {}
         if not kernels:
             return runners, None
-        source, cdef, names = function_source([k for _, k in kernels])
+        source, cdef, names = function_source([k for _, k in kernels], _TRAMPOLINES[0])
         self.last_source = (source, cdef)
         ffi, lib = build_library(source, cdef)
         for (i, k), name in zip(kernels, names):
@@ -172,4 +191,4 @@ class CLinker:
         return runners, (ffi, lib)
 
 
-__all__ = ["CLinker", "function_source", "param_kinds", "trampoline", "usable"]
+__all__ = ["CLinker", "function_source", "param_kinds", "trampoline", "usable", "with_trampolines"]

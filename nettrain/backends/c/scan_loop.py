@@ -155,15 +155,21 @@ class _Recorder:
         return self.fn(*args)
 
 
-def _c_linked(fn, inputs, outputs, mode):
-    """``fn``, or the same graph compiled with the C linker when ``fn`` was not and the scan named no mode."""
-    if getattr(getattr(fn, "_run", None), "c_kernels", None) is not None or mode is not None:
-        return fn
+def _loop_function(inputs, outputs, mode):
+    """The step compiled for a loop: C-linked, with a trampoline per kernel.
+
+    The mode's rewrites are the scan's (the default's when it named none); its
+    linker is C, since the loop runs inside a C-linked function.
+    """
     from ...compile.function import function
     from ...compile.mode import Mode, get_mode
+    from .linker import with_trampolines
 
-    return function(inputs, outputs, mode=Mode(linker="c", optimizer=get_mode(None).optimizer),
-                    on_unused_input="ignore")  # fmt: skip
+    if mode is not None and get_mode(mode).linker not in ("c", "auto"):
+        raise Unsupported("the scan asked for the %r linker" % get_mode(mode).linker)
+    with with_trampolines():
+        return function(inputs, outputs, mode=Mode(linker="c", optimizer=get_mode(mode).optimizer),
+                        on_unused_input="ignore")  # fmt: skip
 
 
 class Body:
@@ -174,6 +180,7 @@ class Body:
         if getattr(run, "c_kernels", None) is None:
             raise Unsupported("the inner function is not linked by the C linker")
         fg = fn.maker.fgraph
+        self.fn = fn  # keeps its kernel library loaded while the loop calls into it
         self.fgraph, self.steps = fg, run.steps
         if len(fg.inputs) != len(fn.maker.specs):
             raise Unsupported("the inner function reads shared variables")
@@ -453,7 +460,7 @@ class ScanRunner(_Runner):
             op = self.op
             info = op.info
             n_var = sum(map(len, info.seq_taps)) + sum(map(len, info.state_taps))
-            fn = _c_linked(op.fn(), op.inner_inputs, op.inner_outputs, op.mode)
+            fn = _loop_function(op.inner_inputs, op.inner_outputs, op.mode)
             ins = fn.maker.fgraph.inputs
             static = [v for v in ins[n_var:] if v.type.ndim == 0]
             b = self._body = Body(fn, static)
@@ -581,10 +588,10 @@ class ScanGradRunner(_Runner):
             info = op.scan.info
             if info.n_shared:
                 raise Unsupported("gradients through loops that update shared variables")
-            fn = op._vjp_fn()
-            if fn is None:
+            graph = op.vjp_graph()
+            if graph is None:
                 raise Unsupported("no gradient to propagate")
-            fn = _c_linked(fn, *op.vjp_graph, op.scan.mode)
+            fn = _loop_function(*graph, op.scan.mode)
             n_var = sum(map(len, info.seq_taps)) + sum(map(len, info.state_taps))
             n_in = len(op.scan.inner_inputs)
             ins = fn.maker.fgraph.inputs

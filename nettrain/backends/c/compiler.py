@@ -154,8 +154,27 @@ def _ffi_for(cdef):
 
     root, read_only = cache_root()
     name = "nt_ffi_" + hashlib.sha256(("%s\0%s" % (cffi.__version__, cdef)).encode()).hexdigest()[:40]
-    for r in [root] + read_only:
-        path = os.path.join(r, "ffi-abi", name + ".py")
+    paths = [os.path.join(r, "ffi-abi", name + ".py") for r in [root] + read_only]
+    ffi = _load_ffi_module(name, paths)
+    if ffi is not None:
+        return ffi
+    ffi = cffi.FFI()
+    ffi.cdef(cdef)
+    try:
+        from cffi.recompiler import make_py_source
+
+        os.makedirs(os.path.dirname(paths[0]), exist_ok=True)
+        tmp = "%s.tmp-%d" % (paths[0], os.getpid())
+        make_py_source(ffi, name, tmp)
+        os.replace(tmp, paths[0])  # atomic: readers see a whole module or none
+    except Exception:  # noqa: BLE001 - an older cffi or a read-only cache: the parsed FFI works as well
+        return ffi
+    # the same kind of FFI in the first process as in later ones
+    return _load_ffi_module(name, paths[:1]) or ffi
+
+
+def _load_ffi_module(name, paths):
+    for path in paths:
         try:
             with open(path) as f:
                 code = f.read()
@@ -163,20 +182,8 @@ def _ffi_for(cdef):
             exec(compile(code, path, "exec"), ns)
             return ns["ffi"]
         except (OSError, SyntaxError, KeyError, ImportError, AttributeError):
-            continue  # absent, or cut short by a crash: parse below
-    ffi = cffi.FFI()
-    ffi.cdef(cdef)
-    try:
-        from cffi.recompiler import make_py_source
-
-        path = os.path.join(root, "ffi-abi", name + ".py")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = "%s.tmp-%d" % (path, os.getpid())
-        make_py_source(ffi, name, tmp)
-        os.replace(tmp, path)  # atomic: readers see a whole module or none
-    except Exception:  # noqa: BLE001 - an older cffi or a read-only cache: the parsed FFI works as well
-        pass
-    return ffi
+            continue  # absent, or cut short by a crash
+    return None
 
 
 def build_library(source, cdef):

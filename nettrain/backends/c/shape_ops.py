@@ -147,10 +147,14 @@ def _strided_source(dtype):
             "  for (int64_t o = 0; o < total / n; o++) {\n"
             "    char *d = dst; const char *s = src;\n"
             "    for (int64_t k = 0; k < nd - 1; k++) { d += idx[k] * ds[k]; s += idx[k] * ss[k]; }\n"
-            "    if (add) for (int64_t j = 0; j < n; j++) *(%s *)(d + j * dsi) += *(const %s *)(s + j * ssi);\n"
+            "    if (dsi == sizeof(%s) && ssi == sizeof(%s)) {  /* rows of both: unit strides, vectorized */\n"
+            "      %s *restrict dd = (%s *)d; const %s *restrict sd = (const %s *)s;\n"
+            "      if (add) for (int64_t j = 0; j < n; j++) dd[j] += sd[j];\n"
+            "      else for (int64_t j = 0; j < n; j++) dd[j] = sd[j];\n"
+            "    } else if (add) for (int64_t j = 0; j < n; j++) *(%s *)(d + j * dsi) += *(const %s *)(s + j * ssi);\n"
             "    else for (int64_t j = 0; j < n; j++) *(%s *)(d + j * dsi) = *(const %s *)(s + j * ssi);\n"
             "    for (int64_t k = nd - 2; k >= 0; k--) { if (++idx[k] < shape[k]) break; idx[k] = 0; }\n"
-            "  }\n}\n" % (NAME, t, t, t, t))  # fmt: skip
+            "  }\n}\n" % ((NAME,) + (t,) * 10))  # fmt: skip
 
 
 @c_kernel.register(IncSubtensor)

@@ -177,6 +177,23 @@ class ScanRunner(_Runner):
         return True
 
 
+def _after_init(traj, init, n):
+    """The initial values and the first ``n`` steps as one array without a copy, or None.
+
+    A trajectory returned by :class:`ScanRunner` is a view of a buffer that
+    starts with the initial values; the gradient loop reads it as is when the
+    rows before the view are still exactly ``init``.
+    """
+    base, span = traj.base, len(init)
+    if not (isinstance(base, np.ndarray) and base.flags.c_contiguous and traj.flags.c_contiguous and traj.size):
+        return None
+    if base.dtype != traj.dtype or base.shape[1:] != traj.shape[1:] or base.shape[0] < span + n:
+        return None
+    if _data(traj) != _data(base) + span * traj[0].nbytes or not np.array_equal(base[:span], init):
+        return None
+    return base[: span + n]
+
+
 class ScanGradRunner(_Runner):
     """Runs a ScanGrad node's reverse steps in C (loops without shared-variable updates)."""
 
@@ -215,11 +232,14 @@ class ScanGradRunner(_Runner):
             if info.single_init[i]:
                 init = init[None]
             traj = trajs[i]
-            b = np.empty((span + n,) + traj.shape[1:], traj.dtype)
-            b[:span] = init[init.shape[0] - span :]
-            b[span:] = traj[:n]
+            b = _after_init(traj, init[init.shape[0] - span :], n)
+            if b is None:
+                b = np.empty((span + n,) + traj.shape[1:], traj.dtype)
+                b[:span] = init[init.shape[0] - span :]
+                b[span:] = traj[:n]
             bufs.append(b)
-            adj = np.zeros_like(b)
+            adj = np.empty_like(b)
+            adj[:span] = 0
             adj[span:] = g_trajs[i][:n]
             adjs.append(adj)
         g_nit = []

@@ -206,12 +206,25 @@ def bench_mlp(table, repeat):
         torch = _optional("torch")
         if torch is not None:
             table.add(w, "PyTorch eager", _torch_mlp(torch, xv, yv, repeat), base)
+    bench_compile_rows(table, "mlp", "MLP train function compile, new process (function() only; imports excluded)")
+
+
+def bench_compile_rows(table, what, w):
+    """Cold (empty cache) and warm (cache hit) compile in new processes: wall and CPU seconds."""
     with tempfile.TemporaryDirectory() as cache:
-        cold = _compile_in_new_process(cache)
-        warm = _compile_in_new_process(cache)
-    w = "MLP train function compile, new process (function() only; import excluded)"
-    table.add(w + ", cold cache", "nettrain (auto)", cold)
-    table.add(w + ", warm cache", "nettrain (auto)", warm)
+        cold = _compile_in_new_process(cache, what)
+        warm = _compile_in_new_process(cache, what)
+    for label, r in (("cold cache", cold), ("warm cache", warm)):
+        note = "CPU %.3f s (this process; compiler runs excluded); load %s" % (r[1], _load()) if r else "failed"
+        table.add("%s, %s" % (w, label), "nettrain (auto)", r[0] if r else None, note=note)
+        if r and len(r) > 2:
+            table.add("%s, %s: first call (compiles the loops' steps)" % (w, label), "nettrain (auto)", r[2],
+                      note="CPU %.3f s; a steady call: %s (CPU %.3f s)" % (r[3], _fmt(r[4]), r[5]))  # fmt: skip
+
+
+def bench_compile(table, repeat):
+    """Compile time of the RNN train function (the MLP's rows come with ``mlp``)."""
+    bench_compile_rows(table, "rnn", "tanh RNN train function compile, new process (imports excluded)")
 
 
 def _torch_mlp(torch, xv, yv, repeat):
@@ -230,75 +243,209 @@ def _torch_mlp(torch, xv, yv, repeat):
     return _median_time(step, repeat)
 
 
-def _compile_in_new_process(compiledir):
-    """Seconds spent in ``function()`` for the MLP training step in a fresh process."""
-    code = "import sys; sys.path.insert(0, %r); import bench; print(bench._mlp(128, 'auto')[1])" % os.path.join(
-        ROOT, "scripts"
-    )
+_COMPILE_CHILD = """
+import sys, time
+sys.path.insert(0, %r)
+import bench
+import nettrain.backends.c.linker, nettrain.backends.cuda  # imports excluded
+from nettrain.backends.c import scan_loop  # noqa: F401
+t, c = time.perf_counter(), time.process_time()
+if %r == "mlp":
+    f = bench._mlp(128, "auto")[0]
+    print(time.perf_counter() - t, time.process_time() - c)
+else:
+    f = bench._nettrain_rnn("rnn", "auto")
+    res = [time.perf_counter() - t, time.process_time() - c]
+    data = bench._rnn_data(1)
+    for _ in range(2):  # the first call compiles the loops' steps; the second is a steady call
+        t, c = time.perf_counter(), time.process_time()
+        f(*data)
+        res += [time.perf_counter() - t, time.process_time() - c]
+    print(*res)
+"""
+
+
+def _compile_in_new_process(compiledir, what="mlp"):
+    """``(wall s, CPU s[, first call wall s, CPU s])`` of ``function()`` for a train step in a fresh process."""
+    code = _COMPILE_CHILD % (os.path.join(ROOT, "scripts"), what)
     env = dict(os.environ, NETTRAIN_FLAGS="compiledir=%s" % compiledir)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     try:
-        return float(r.stdout.strip().splitlines()[-1])
+        return [float(x) for x in r.stdout.strip().splitlines()[-1].split()]
     except (ValueError, IndexError):
         print(r.stderr, file=sys.stderr)
         return None
 
 
 # --------------------------------------------------------------------- RNN
-def bench_rnn(table, repeat):
-    """tanh RNN, hidden 256, input 128, 50 steps, batch 32: forward + backward."""
-    steps, batch, nin, nh = 50, 32, 128, 256
+RNN_SIZE = dict(steps=50, batch=32, nin=128, nh=256)
+#: thread counts of the RNN rows (``--threads``)
+THREADS = [1, 2]
+
+
+def _threads(n, torch):
+    """A context limiting BLAS / OpenMP (and PyTorch) to ``n`` threads, or None without threadpoolctl."""
+    tpc = _optional("threadpoolctl")
+    if tpc is None:
+        return None
+    if torch is not None:
+        torch.set_num_threads(n)
+    return tpc.threadpool_limits(n)
+
+
+def _rnn_data(gates):
+    z = RNN_SIZE
     rng = np.random.default_rng(2)
-    Xv = rng.normal(size=(steps, batch, nin)).astype(np.float32)
-    Uv = (rng.normal(size=(nin, nh)) * 0.05).astype(np.float32)
-    Wv = (rng.normal(size=(nh, nh)) * 0.05).astype(np.float32)
-    bv = np.zeros(nh, dtype=np.float32)
-    w = "tanh RNN fwd+bwd (256 hidden, 128 in, 50 steps, batch 32)"
+    Xv = rng.normal(size=(z["steps"], z["batch"], z["nin"])).astype(np.float32)
+    Uv = (rng.normal(size=(z["nin"], gates * z["nh"])) * 0.05).astype(np.float32)
+    Wv = (rng.normal(size=(z["nh"], gates * z["nh"])) * 0.05).astype(np.float32)
+    bv = np.zeros(gates * z["nh"], dtype=np.float32)
+    return Xv, Uv, Wv, bv
 
-    def numpy_fn():
-        hs = np.zeros((steps + 1, batch, nh), np.float32)
-        for t in range(steps):
-            hs[t + 1] = np.tanh(Xv[t] @ Uv + hs[t] @ Wv + bv)
-        gh = np.zeros((batch, nh), np.float32)
-        gU, gW, gb = np.zeros_like(Uv), np.zeros_like(Wv), np.zeros_like(bv)
-        for t in range(steps - 1, -1, -1):
-            gh = gh + 1.0  # d(sum of all h) / d h_t
-            gz = gh * (1 - hs[t + 1] ** 2)
-            gU += Xv[t].T @ gz
-            gW += hs[t].T @ gz
-            gb += gz.sum(0)
-            gh = gz @ Wv.T
-        return gU, gW, gb
 
-    base = _numpy_time(numpy_fn, repeat)
-    table.add(w, "NumPy (hand-written BPTT)", base, base)
+def _numpy_rnn(Xv, Uv, Wv, bv):
+    steps, batch, nh = len(Xv), Xv.shape[1], Wv.shape[0]
+    hs = np.zeros((steps + 1, batch, nh), np.float32)
+    for t in range(steps):
+        hs[t + 1] = np.tanh(Xv[t] @ Uv + hs[t] @ Wv + bv)
+    gh = np.zeros((batch, nh), np.float32)
+    gU, gW, gb = np.zeros_like(Uv), np.zeros_like(Wv), np.zeros_like(bv)
+    for t in range(steps - 1, -1, -1):
+        gh = gh + 1.0  # d(sum of all h) / d h_t
+        gz = gh * (1 - hs[t + 1] ** 2)
+        gU += Xv[t].T @ gz
+        gW += hs[t].T @ gz
+        gb += gz.sum(0)
+        gh = gz @ Wv.T
+    return gU, gW, gb
+
+
+def _sig(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _numpy_lstm(Xv, Uv, Wv, bv):
+    """Hand-written LSTM forward + BPTT of sum(h): gates (i, f, o, g) in one GEMM per input."""
+    steps, batch, nh = len(Xv), Xv.shape[1], Wv.shape[0]
+    hs = np.zeros((steps + 1, batch, nh), np.float32)
+    cs = np.zeros((steps + 1, batch, nh), np.float32)
+    acts = []
+    for t in range(steps):
+        z = Xv[t] @ Uv + hs[t] @ Wv + bv
+        i, f, o, g = _sig(z[:, :nh]), _sig(z[:, nh : 2 * nh]), _sig(z[:, 2 * nh : 3 * nh]), np.tanh(z[:, 3 * nh :])
+        cs[t + 1] = f * cs[t] + i * g
+        hs[t + 1] = o * np.tanh(cs[t + 1])
+        acts.append((i, f, o, g))
+    gU, gW, gb = np.zeros_like(Uv), np.zeros_like(Wv), np.zeros_like(bv)
+    gh, gc = np.zeros((batch, nh), np.float32), np.zeros((batch, nh), np.float32)
+    gz = np.empty((batch, 4 * nh), np.float32)
+    for t in range(steps - 1, -1, -1):
+        i, f, o, g = acts[t]
+        gh = gh + 1.0
+        tc = np.tanh(cs[t + 1])
+        gc = gc + gh * o * (1 - tc * tc)
+        gz[:, :nh] = gc * g * i * (1 - i)
+        gz[:, nh : 2 * nh] = gc * cs[t] * f * (1 - f)
+        gz[:, 2 * nh : 3 * nh] = gh * tc * o * (1 - o)
+        gz[:, 3 * nh :] = gc * i * (1 - g * g)
+        gc = gc * f
+        gU += Xv[t].T @ gz
+        gW += hs[t].T @ gz
+        gb += gz.sum(0)
+        gh = gz @ Wv.T
+    return gU, gW, gb
+
+
+def _nettrain_rnn(kind, linker):
+    nh = RNN_SIZE["nh"]
     X = T.ftensor3("X")
     U, W, b = T.fmatrix("U"), T.fmatrix("W"), T.fvector("b")
     h0 = T.zeros((X.shape[1], nh), dtype="float32")
-    hs, _ = theano.scan(lambda x, h, U_, W_, b_: T.tanh(T.dot(x, U_) + T.dot(h, W_) + b_), sequences=X,
-                        outputs_info=h0, non_sequences=[U, W, b])  # fmt: skip
+    if kind == "rnn":
+        hs, _ = theano.scan(lambda x, h, U_, W_, b_: T.tanh(T.dot(x, U_) + T.dot(h, W_) + b_), sequences=X,
+                            outputs_info=h0, non_sequences=[U, W, b])  # fmt: skip
+    else:
+
+        def step(x, h, c, U_, W_, b_):
+            z = T.dot(x, U_) + T.dot(h, W_) + b_
+            i, f = T.nnet.sigmoid(z[:, :nh]), T.nnet.sigmoid(z[:, nh : 2 * nh])
+            o, g = T.nnet.sigmoid(z[:, 2 * nh : 3 * nh]), T.tanh(z[:, 3 * nh :])
+            c2 = f * c + i * g
+            return o * T.tanh(c2), c2
+
+        (hs, _), _ = theano.scan(step, sequences=X, outputs_info=[h0, h0], non_sequences=[U, W, b])
     grads = T.grad(hs.sum(), [U, W, b])
-    for linker in _linkers():
-        f = theano.function([X, U, W, b], grads, mode=theano.Mode(linker=linker))
-        got = f(Xv, Uv, Wv, bv)
-        np.testing.assert_allclose(got[1], numpy_fn()[1], rtol=2e-3, atol=1e-3)
-        table.add(w, "nettrain scan (%s)" % linker, _median_time(lambda f=f: f(Xv, Uv, Wv, bv), repeat), base)
+    return theano.function([X, U, W, b], grads, mode=theano.Mode(linker=linker))
+
+
+def _torch_rnn(torch, kind, Xv, Uv, Wv, bv):
+    nh = Wv.shape[0]
+    tX = torch.from_numpy(Xv)
+    tU, tW, tb = (torch.from_numpy(a.copy()).requires_grad_() for a in (Uv, Wv, bv))
+
+    def step():
+        h = torch.zeros(Xv.shape[1], nh)
+        c = torch.zeros(Xv.shape[1], nh)
+        total = 0
+        for t in range(len(Xv)):
+            z = tX[t] @ tU + h @ tW + tb
+            if kind == "rnn":
+                h = torch.tanh(z)
+            else:
+                i, f = torch.sigmoid(z[:, :nh]), torch.sigmoid(z[:, nh : 2 * nh])
+                o = torch.sigmoid(z[:, 2 * nh : 3 * nh])
+                c = f * c + i * torch.tanh(z[:, 3 * nh :])
+                h = o * torch.tanh(c)
+            total = total + h.sum()
+        for p_ in (tU, tW, tb):
+            p_.grad = None
+        total.backward()
+
+    return step
+
+
+def bench_rnn(table, repeat):
+    """tanh RNN and LSTM, hidden 256, input 128, 50 steps, batch 32: forward + backward, at 1 and 2 threads.
+
+    GFLOP/s count the GEMMs only: 3 x the forward's (forward, and two of the same size per step backward).
+    """
+    z = RNN_SIZE
     torch = _optional("torch")
-    if torch is not None:
-        tX = torch.from_numpy(Xv)
-        tU, tW, tb = (torch.from_numpy(a.copy()).requires_grad_() for a in (Uv, Wv, bv))
+    for kind, gates in (("rnn", 1), ("lstm", 4)):
+        data = _rnn_data(gates)
+        np_fn = _numpy_rnn if kind == "rnn" else _numpy_lstm
+        ref = np_fn(*data)
+        flop = 3 * 2 * z["steps"] * z["batch"] * gates * z["nh"] * (z["nin"] + z["nh"])
+        fns = {linker: _nettrain_rnn(kind, linker) for linker in _linkers()}
+        for f in fns.values():
+            np.testing.assert_allclose(f(*data)[1], ref[1], rtol=2e-3, atol=2e-3)
+        for threads in THREADS:
+            limit = _threads(threads, torch)
+            if limit is None and threads == 2:
+                break
+            w = "%s fwd+bwd (%d hidden, %d in, %d steps, batch %d), %s" % (
+                "tanh RNN" if kind == "rnn" else "LSTM", z["nh"], z["nin"], z["steps"], z["batch"],
+                "%d thread%s" % (threads, "s" if threads > 1 else "") if limit is not None else "default threads")
+            try:
+                base = _median_time(lambda np_fn=np_fn, data=data: np_fn(*data), repeat)
+                note = "%.1f GFLOP/s; load %s" % (flop / base / 1e9, _load())
+                table.add(w, "NumPy (hand-written BPTT)", base, base, note)
+                for linker, f in fns.items():
+                    t = _median_time(lambda f=f, data=data: f(*data), repeat)
+                    table.add(w, "nettrain scan (%s)" % linker, t, base, "%.1f GFLOP/s" % (flop / t / 1e9))
+                if torch is not None:
+                    t = _median_time(_torch_rnn(torch, kind, *data), repeat)
+                    table.add(w, "PyTorch eager", t, base, "%.1f GFLOP/s" % (flop / t / 1e9))
+            finally:
+                if limit is not None:
+                    limit.unregister() if hasattr(limit, "unregister") else limit.__exit__(None, None, None)
 
-        def torch_fn():
-            h = torch.zeros(batch, nh)
-            total = 0
-            for t in range(steps):
-                h = torch.tanh(tX[t] @ tU + h @ tW + tb)
-                total = total + h.sum()
-            for p_ in (tU, tW, tb):
-                p_.grad = None
-            total.backward()
 
-        table.add(w, "PyTorch eager", _median_time(torch_fn, repeat), base)
+def _load():
+    try:
+        return "%.2f" % os.getloadavg()[0]
+    except OSError:
+        return "?"
 
 
 # ------------------------------------------------------------------- LeNet
@@ -486,7 +633,7 @@ def _cuda_lenet_parts(batch, torch):
 
 
 # ------------------------------------------- issue 19: call overhead and thread counts
-def _load():
+def _load_note():
     return "load %.2f" % os.getloadavg()[0]
 
 
@@ -498,7 +645,7 @@ def bench_call(table, repeat):
     number = 20000
     w = "call overhead a+b, 10-element float64 vectors"
     base = _median_time(lambda: np.add(va, vb), repeat, number)
-    table.add(w, "NumPy ufunc", base, base, _load())
+    table.add(w, "NumPy ufunc", base, base, _load_note())
     a, b = T.dvectors("a", "b")
     c = theano.Mode(linker="c")
     f = theano.function([a, b], a + b, mode=c)
@@ -519,7 +666,7 @@ def bench_call(table, repeat):
         ta, tb = torch.from_numpy(va), torch.from_numpy(vb)
         t_t = _median_time(lambda: ta + tb, repeat, number)
     vs = (lambda t: "%.2fx PyTorch" % (t / t_t)) if t_t else (lambda t: "")
-    table.add(w, "nettrain (c)", t_f, base, "%s; %s" % (vs(t_f), _load()))
+    table.add(w, "nettrain (c)", t_f, base, "%s; %s" % (vs(t_f), _load_note()))
     table.add(w, "nettrain (c), f.trust_input = True", t_g, base, vs(t_g))
     if f._call_c is not None:  # the breakdown of t_f
         fast, run = f._fastcall, f._run
@@ -570,11 +717,11 @@ def _threads_mlp(table, repeat, batch, torch, rng):
     f, _ = _mlp(batch, "c")
     w = "MLP 784-512-512-10 train step b%d, %d threads" % (batch, threads.current_count())
     base = _numpy_time(lambda: _numpy_mlp_step(params, xv, yv), repeat)
-    table.add(w, "NumPy (hand-written)", base, base, _load())
+    table.add(w, "NumPy (hand-written)", base, base, _load_note())
     t = _median_time(lambda: f(xv, yv), repeat)
-    table.add(w, "nettrain (c)", t, base, _load())
+    table.add(w, "nettrain (c)", t, base, _load_note())
     if torch is not None:
-        table.add(w, "PyTorch eager", _torch_mlp(torch, xv, yv, repeat), base, _load())
+        table.add(w, "PyTorch eager", _torch_mlp(torch, xv, yv, repeat), base, _load_note())
 
 
 def _threads_lenet(table, repeat, n, torch, rng, res):
@@ -586,10 +733,10 @@ def _threads_lenet(table, repeat, n, torch, rng, res):
     order = ["conv2d0.W", "conv2d0.b", "conv2d1.W", "conv2d1.b", "dense0.W", "dense0.b", "dense1.W", "dense1.b"]
     npp = [weights[k].copy() for k in order]
     base = _numpy_time(lambda: _numpy_lenet_step(npp, xv, yv), repeat)
-    table.add(w, "NumPy (hand-written, im2col)", base, base, "%.0f GFLOP/s; %s" % (flops / base / 1e9, _load()))
+    table.add(w, "NumPy (hand-written, im2col)", base, base, "%.0f GFLOP/s; %s" % (flops / base / 1e9, _load_note()))
     t = _median_time(lambda: f(xv, yv), repeat)
     res[("nettrain", n)] = t
-    table.add(w, "nettrain (c)", t, base, "%.0f GFLOP/s; %s" % (flops / t / 1e9, _load()))
+    table.add(w, "nettrain (c)", t, base, "%.0f GFLOP/s; %s" % (flops / t / 1e9, _load_note()))
     if torch is None:
         return
     model = _torch_lenet(torch, weights)
@@ -603,7 +750,7 @@ def _threads_lenet(table, repeat, n, torch, rng, res):
 
     tt = _median_time(torch_step, repeat)
     res[("torch", n)] = tt
-    table.add(w, "PyTorch eager", tt, base, "%.0f GFLOP/s; %s" % (flops / tt / 1e9, _load()))
+    table.add(w, "PyTorch eager", tt, base, "%.0f GFLOP/s; %s" % (flops / tt / 1e9, _load_note()))
 
 
 def _lenet_flops(batch):
@@ -621,6 +768,7 @@ BENCHES = {
     "fused": bench_fused,
     "mlp": bench_mlp,
     "rnn": bench_rnn,
+    "compile": bench_compile,
     "lenet": bench_lenet,
     "call": bench_call,
     "threads": bench_threads,
@@ -633,7 +781,9 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=7, help="timed repeats per row (median reported)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="cuda: the GPU table (scripts/bench_cuda.py) instead of the CPU benchmarks")
+    p.add_argument("--threads", type=int, nargs="*", default=[1, 2], help="thread counts of the RNN / LSTM rows")
     args = p.parse_args(argv)
+    THREADS[:] = args.threads
     table = Table()
     if args.device == "cuda":
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -113,7 +113,12 @@ class Scan(Op):
             outs.append(inits[i].type())
         return Apply(self, [n_steps] + outer, outs)
 
-    def perform(self, node, inputs, output_storage):
+    def prepare(self, inputs):
+        """``(n_steps, sequences, initial values, non-sequences)`` of a call, checked.
+
+        Sequences are already reversed for ``go_backwards``.  Shared by
+        ``perform`` and by backends that run the loop in compiled code.
+        """
         info = self.info
         n_steps = int(inputs[0])
         seqs = list(inputs[1 : 1 + info.n_seq])
@@ -128,21 +133,33 @@ class Scan(Op):
                                  % (k, s.shape[0], max(n_steps, 0), list(taps)))  # fmt: skip
         if n_steps < 0:
             raise ValueError("scan: n_steps must be >= 0, got %d" % n_steps)
+        return n_steps, seqs, inits, nonseqs
+
+    def perform(self, node, inputs, output_storage):
+        info = self.info
+        n_steps, seqs, inits, nonseqs = self.prepare(inputs)
         bufs, nit, n_done = self.run_steps(seqs, inits, nonseqs, n_steps)
+        trajs = [bufs[i][info.span(i) :] for i in range(info.n_state - info.n_shared)]
+        finals = [bufs[i][-1] for i in range(info.n_state - info.n_shared, info.n_state)]
+        self.store_outputs(node, output_storage, inits, trajs, nit, finals, n_done)
+
+    def store_outputs(self, node, output_storage, inits, trajs, nit, finals, n_done):
+        """Write the node's outputs: per state its steps (a list or an array), per other output its steps,
+        per loop-updated shared variable its final value."""
+        info = self.info
         out_k = 0
         for i in range(info.n_state - info.n_shared):
-            traj = bufs[i][info.span(i) :]
             node_out = node.outputs[out_k]
-            output_storage[out_k][0] = _stack(traj, node_out, np.shape(inits[i]) if info.single_init[i]
+            output_storage[out_k][0] = _stack(trajs[i], node_out, np.shape(inits[i]) if info.single_init[i]
                                               else np.shape(inits[i])[1:])  # fmt: skip
             out_k += 1
         for j in range(info.n_nit):
             node_out = node.outputs[out_k]
-            shape = nit[j][0].shape if nit[j] else (0,) * (node_out.ndim - 1)
+            shape = nit[j][0].shape if len(nit[j]) else (0,) * (node_out.ndim - 1)
             output_storage[out_k][0] = _stack(nit[j], node_out, shape)
             out_k += 1
-        for i in range(info.n_state - info.n_shared, info.n_state):
-            output_storage[out_k][0] = node.outputs[out_k].type.filter(bufs[i][-1], allow_downcast=True)
+        for v in finals:
+            output_storage[out_k][0] = node.outputs[out_k].type.filter(v, allow_downcast=True)
             out_k += 1
         self.last_n_steps = n_done
 
@@ -218,8 +235,39 @@ class Scan(Op):
         return out
 
 
+def _reuse_states(gs, state_outs):
+    """``(gs, placeholders)``: the gradient graph reading each state's new value from a placeholder.
+
+    The backward step would recompute what the forward step returned (e.g.
+    ``tanh(z)`` in the gradient of ``tanh``); the forward trajectory already
+    holds it, so every node of ``gs`` equal to the node that computed a state
+    (same op, same inputs) reads the placeholder, which the loop feeds with
+    the state's value after that step.
+    """
+    from ..graph.basic import ancestors, clone_replace
+
+    saved, targets = [], {}
+    for o in state_outs:
+        p = o.type()
+        p.name = "%s.saved" % (o.name or "state")
+        saved.append(p)
+        if o.owner is not None:
+            targets[(o.owner.op, tuple(o.owner.inputs), o.owner.outputs.index(o))] = p
+    repl = dict(zip(state_outs, saved))
+    for v in ancestors(gs):
+        n = v.owner
+        if n is not None and v not in repl:
+            p = targets.get((n.op, tuple(n.inputs), n.outputs.index(v)))
+            if p is not None and p.type == v.type:
+                repl[v] = p
+    repl = {k: v for k, v in repl.items() if k.type == v.type}
+    return clone_replace(gs, repl, strict=False), saved
+
+
 def _stack(items, var, step_shape):
     dt = var.type.numpy_dtype
+    if isinstance(items, np.ndarray):  # steps already in one array (compiled loops)
+        return items if items.dtype == dt else items.astype(dt)
     if not items:
         return np.zeros((0,) + tuple(step_shape), dtype=dt)
     return np.asarray(np.stack([np.asarray(i) for i in items]), dtype=dt)
@@ -235,10 +283,26 @@ class ScanGrad(Op):
 
     __props__ = ("_key",)
 
-    def __init__(self, scan):
+    def __init__(self, scan, wanted=None):
         self.scan = scan
-        self._key = ("grad",) + scan._key
+        #: per Scan input (after n_steps): whether its gradient is computed (None: all); the gradients of
+        #: states are always computed (they carry the recursion), unused ones of sequences and
+        #: non-sequences are dropped by ``local_scan_grad_unused`` and left zero
+        self.wanted = tuple(wanted) if wanted is not None else None
+        self._key = ("grad", self.wanted) + scan._key
         self._fn = None
+
+    def inner_wanted(self):
+        """Per inner input of the step: whether its gradient is computed."""
+        info = self.scan.info
+        if self.wanted is None:
+            return [True] * len(self.scan.inner_inputs)
+        res = []
+        for k, taps in enumerate(info.seq_taps):
+            res += [self.wanted[k]] * len(taps)
+        for taps in info.state_taps:
+            res += [True] * len(taps)
+        return res + list(self.wanted[info.n_seq + info.n_state :])
 
     def __str__(self):
         return "ScanGrad{%s}" % (self.scan.info.name or "scan")
@@ -246,11 +310,17 @@ class ScanGrad(Op):
     def __getstate__(self):
         d = dict(self.__dict__)
         d["_fn"] = None
+        d.pop("_vjp_graph", None)  # rebuilt on demand
         return d
 
-    def _vjp_fn(self):
-        """Compile ``(step inputs, cotangents of step outputs) -> gradients of the step inputs``."""
-        if self._fn is None:
+    def vjp_graph(self):
+        """``(inputs, outputs)`` of the step's vector-Jacobian product, or None when nothing is differentiable.
+
+        Inputs: the step's inputs, the cotangents of its float outputs, each
+        state's value after the step; outputs: the gradients of the step's
+        wanted float inputs.  Built once; backends may compile it their way.
+        """
+        if "_vjp_graph" not in self.__dict__:
             from ..graph.grad import grad
 
             sc = self.scan
@@ -261,11 +331,24 @@ class ScanGrad(Op):
             cots = [outs[k].type() for k in self._cot_idx]
             wrt = list(sc.inner_inputs)
             known = {outs[k]: c for k, c in zip(self._cot_idx, cots)}
-            float_wrt = [w for w in wrt if getattr(w.type, "dtype", "").startswith("float")]
+            wanted = self.inner_wanted()
+            self._float_idx = [k for k, w in enumerate(wrt)
+                               if getattr(w.type, "dtype", "").startswith("float") and wanted[k]]  # fmt: skip
+            float_wrt = [wrt[k] for k in self._float_idx]
             gs = grad(None, float_wrt, known_grads=known, disconnected_inputs="ignore", return_disconnected="zero") \
                 if known and float_wrt else []  # fmt: skip
-            self._float_idx = [k for k, w in enumerate(wrt) if getattr(w.type, "dtype", "").startswith("float")]
-            self._fn = _compile(list(sc.inner_inputs) + cots, gs, sc.mode) if gs else None
+            saved = []
+            if gs:
+                gs, saved = _reuse_states(gs, outs[: info.n_state - info.n_shared])
+            self._n_saved = len(saved)
+            self._vjp_graph = (list(sc.inner_inputs) + cots + saved, gs) if gs else None
+        return self._vjp_graph
+
+    def _vjp_fn(self):
+        """Compile ``(step inputs, cotangents of step outputs) -> gradients of the step inputs``."""
+        if self._fn is None:
+            g = self.vjp_graph()
+            self._fn = _compile(g[0], g[1], self.scan.mode) if g is not None else None
         return self._fn
 
     def make_node(self, *args):
@@ -280,10 +363,13 @@ class ScanGrad(Op):
                 outs.append(TensorType("float64", ())())
         return Apply(self, list(args), outs)
 
-    def perform(self, node, inputs, output_storage):
-        sc = self.scan
-        info = sc.info
-        fn = self._vjp_fn()
+    def unpack(self, inputs):
+        """``(n, sequences, initial values, non-sequences, state trajectories, output gradients)``.
+
+        ``n`` is the number of steps the forward loop ran; sequences are
+        reversed for ``go_backwards``.  Shared by ``perform`` and compiled loops.
+        """
+        info = self.scan.info
         n_scan_in = 1 + info.n_seq + info.n_state + info.n_nonseq
         scan_in = inputs[:n_scan_in]
         n_traj_state = info.n_state - info.n_shared
@@ -295,6 +381,14 @@ class ScanGrad(Op):
         n = trajs[0].shape[0] if trajs else (g_trajs[n_traj_state].shape[0] if info.n_nit else int(scan_in[0]))
         if info.go_backwards:
             seqs = [s[::-1] for s in seqs]
+        return n, seqs, inits, nonseqs, trajs, g_trajs
+
+    def perform(self, node, inputs, output_storage):
+        sc = self.scan
+        info = sc.info
+        fn = self._vjp_fn()
+        n_traj_state = info.n_state - info.n_shared
+        n, seqs, inits, nonseqs, trajs, g_trajs = self.unpack(inputs)
         # full state buffers (initial values + trajectory) and their adjoints
         bufs, adjs, spans = [], [], []
         shared_hist = self._replay_shared(seqs, inits, nonseqs, n) if info.n_shared else None
@@ -345,7 +439,8 @@ class ScanGrad(Op):
                 if c is None:  # a float shared variable updated in the loop: no gradient flows back
                     c = np.zeros(np.shape(bufs[k][spans[k] + t]))
                 cot_vals.append(sc.inner_outputs[k].type.filter(c, allow_downcast=True))
-            res = fn(*(args + cot_vals))
+            saved = [bufs[i][spans[i] + t] for i in range(self._n_saved)]
+            res = fn(*(args + cot_vals + saved))
             if not isinstance(res, list):
                 res = [res]
             for g, idx in zip(res, float_idx):
@@ -357,6 +452,13 @@ class ScanGrad(Op):
                         adjs[k][pos] += g
                 else:
                     g_nonseqs[k] += g
+        self.store_outputs(node, output_storage, inits, g_seqs, adjs, spans, g_nonseqs)
+
+    def store_outputs(self, node, output_storage, inits, g_seqs, adjs, spans, g_nonseqs):
+        """Write the gradients: of the sequences (in the loop's order), of the initial values (from the
+        first ``span`` rows of each state's adjoint, None for loop-updated shared variables), of the
+        non-sequences."""
+        info = self.scan.info
         if info.go_backwards:
             g_seqs = [g[::-1] for g in g_seqs]
         outs = list(g_seqs)

@@ -2,7 +2,7 @@
 
 from ..graph.basic import Constant, clone_replace, io_toposort
 from ..graph.rewriting import node_rewriter
-from .op import Scan, ScanInfo
+from .op import Scan, ScanGrad, ScanInfo
 
 
 @node_rewriter([Scan], phase="specialize")
@@ -54,4 +54,21 @@ def local_scan_hoist_invariants(fgraph, node):
                         info.single_init)  # fmt: skip
     new_op = Scan(list(inner_in) + new_ph, new_outs, new_info, mode=op.mode)
     outs = new_op(*(list(node.inputs) + list(outer_exprs)))
+    return outs if isinstance(outs, list) else [outs]
+
+
+@node_rewriter([ScanGrad], phase="specialize")
+def local_scan_grad_unused(fgraph, node):
+    """ScanGrad(every gradient) -> ScanGrad(only the gradients of sequences and non-sequences that are read)"""
+    op = node.op
+    info = op.scan.info
+    n = len(node.outputs)
+    wanted = list(op.wanted) if op.wanted is not None else [True] * n
+    droppable = [k < info.n_seq or k >= info.n_seq + info.n_state for k in range(n)]
+    unused = [k for k in range(n) if wanted[k] and droppable[k] and not fgraph.clients.get(node.outputs[k])]
+    if not unused:
+        return None
+    for k in unused:
+        wanted[k] = False
+    outs = ScanGrad(op.scan, wanted)(*node.inputs)
     return outs if isinstance(outs, list) else [outs]

@@ -6,6 +6,7 @@ once and runs the Python linker instead.
 """
 
 from .. import register_linker
+from . import scan_loop as _scan_loop  # noqa: F401 - registers the compiled Scan / ScanGrad loops
 from .linker import CLinker, usable
 
 register_linker("c", CLinker)

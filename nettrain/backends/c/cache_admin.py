@@ -5,6 +5,7 @@ process are skipped, never removed under it.
 """
 
 import os
+import shutil
 import time
 
 from ...configdefaults import config
@@ -134,6 +135,10 @@ def clear_cache(root=None, older_than=None):
                 pass
         finally:
             _unlock(fd)
+    if older_than is None:
+        # parsed cffi declarations and compiler probes (compiler.py): small, rebuilt on demand
+        for sub in ("ffi-abi", "toolchain"):
+            shutil.rmtree(os.path.join(root, sub), ignore_errors=True)
     for shard in os.listdir(root) if os.path.isdir(root) else []:
         if len(shard) == 2:
             try:

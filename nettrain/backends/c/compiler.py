@@ -29,6 +29,43 @@ def compiler_info():
     return _compiler_info(config.cxx)
 
 
+def _remembered(what, path, probe):
+    """``probe()``, remembered in the compile cache per compiler binary (path, size, mtime).
+
+    Each probe runs the compiler (about 0.3 s for the OpenMP one); a new
+    process with a warm cache then starts no compiler at all.
+    """
+    import hashlib
+    import json
+
+    from .cache import cache_root
+
+    try:
+        st = os.stat(path)
+        ident = json.dumps([what, os.path.realpath(path), st.st_size, st.st_mtime_ns])
+        root, _ = cache_root()
+    except OSError:
+        return probe()
+    f = os.path.join(root, "toolchain", hashlib.sha256(ident.encode()).hexdigest()[:32] + ".json")
+    try:
+        with open(f) as fh:
+            return json.load(fh)["value"]
+    except (OSError, ValueError, KeyError):
+        pass
+    value = probe()
+    if value is None:  # a compiler that did not answer: ask again next time
+        return value
+    try:
+        os.makedirs(os.path.dirname(f), exist_ok=True)
+        tmp = "%s.tmp-%d" % (f, os.getpid())
+        with open(tmp, "w") as fh:
+            json.dump({"probe": ident, "value": value}, fh)
+        os.replace(tmp, f)
+    except OSError:
+        pass
+    return value
+
+
 @functools.lru_cache(maxsize=None)
 def _compiler_info(cxx):
     if not cxx:
@@ -36,6 +73,11 @@ def _compiler_info(cxx):
     path = shutil.which(cxx)
     if path is None:
         return None
+    info = _remembered("version", path, lambda: _version(path))
+    return tuple(info) if info else None
+
+
+def _version(path):
     try:
         out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
@@ -55,13 +97,17 @@ def _openmp_works(cxx, enabled):
     info = _compiler_info(cxx)
     if info is None or not enabled:
         return False
+    return _remembered("openmp", info[0], lambda: _probe_openmp(info[0]))
+
+
+def _probe_openmp(cc):
     import tempfile
 
     with tempfile.TemporaryDirectory() as d:
         src = os.path.join(d, "t.c")
         with open(src, "w") as f:
             f.write("#include <omp.h>\nint f(void){return omp_get_max_threads();}\n")
-        r = subprocess.run([info[0], "-shared", "-fPIC", "-fopenmp", src, "-o", os.path.join(d, "t.so")],
+        r = subprocess.run([cc, "-shared", "-fPIC", "-fopenmp", src, "-o", os.path.join(d, "t.so")],
                            capture_output=True)  # fmt: skip
         return r.returncode == 0
 
@@ -105,15 +151,61 @@ def disk_error(log):
             raise OSError(code, "the compiler could not write its output: %s" % line.strip())
 
 
+def _ffi_for(cdef):
+    """A cffi FFI declaring ``cdef``.
+
+    cffi parses declarations with pycparser, whose set-up costs about 0.2 s
+    in every new process: more than loading a cached kernel library.  So the
+    parsed declarations are also kept in the compile cache, as cffi's
+    "out-of-line ABI" module (``ffi-abi/<hash>.py``, plain Python holding
+    the serialized types), which loads without any parser.
+    """
+    import hashlib
+
+    import cffi
+
+    from .cache import cache_root
+
+    root, read_only = cache_root()
+    name = "nt_ffi_" + hashlib.sha256(("%s\0%s" % (cffi.__version__, cdef)).encode()).hexdigest()[:40]
+    paths = [os.path.join(r, "ffi-abi", name + ".py") for r in [root] + read_only]
+    ffi = _load_ffi_module(name, paths)
+    if ffi is not None:
+        return ffi
+    ffi = cffi.FFI()
+    ffi.cdef(cdef)
+    try:
+        from cffi.recompiler import make_py_source
+
+        os.makedirs(os.path.dirname(paths[0]), exist_ok=True)
+        tmp = "%s.tmp-%d" % (paths[0], os.getpid())
+        make_py_source(ffi, name, tmp)
+        os.replace(tmp, paths[0])  # atomic: readers see a whole module or none
+    except Exception:  # noqa: BLE001 - an older cffi or a read-only cache: the parsed FFI works as well
+        return ffi
+    # the same kind of FFI in the first process as in later ones
+    return _load_ffi_module(name, paths[:1]) or ffi
+
+
+def _load_ffi_module(name, paths):
+    for path in paths:
+        try:
+            with open(path) as f:
+                code = f.read()
+            ns = {"__name__": name}
+            exec(compile(code, path, "exec"), ns)
+            return ns["ffi"]
+        except (OSError, SyntaxError, KeyError, ImportError, AttributeError):
+            continue  # absent, or cut short by a crash
+    return None
+
+
 def build_library(source, cdef):
     """``(ffi, lib)`` for ``source`` declaring ``cdef``, through the on-disk cache."""
     from .cache import get_or_build
 
     path = get_or_build(source)
-    import cffi
-
-    ffi = cffi.FFI()
-    ffi.cdef(cdef)
+    ffi = _ffi_for(cdef)
     try:
         lib = ffi.dlopen(path)
     except OSError:

@@ -7,6 +7,7 @@ dtypes and ranks (constants are kernel arguments), so functions that differ
 only in constant values share the compiled library through the cache.
 """
 
+import contextlib
 import functools
 import importlib.util
 import os
@@ -56,16 +57,85 @@ def _warn_once(msg):
         warnings.warn(msg, RuntimeWarning, stacklevel=4)
 
 
-def function_source(kernels):
-    """``(source, cdef, names)`` for a list of kernels; equal kernels share one function."""
-    names, bodies, cdefs, seen = [], [], [], {}
+#: the argument array of a kernel's trampoline (``<name>_tramp``), see :func:`trampoline`
+ARG_UNION = "typedef union { int64_t i; double d; void *p; } nt_arg;"
+
+#: set (through :func:`with_trampolines`) while compiling a function whose kernels a compiled
+#: loop calls; other functions leave them out (they add about 7% to gcc's time)
+_TRAMPOLINES = [False]
+
+
+@contextlib.contextmanager
+def with_trampolines():
+    """Functions linked inside this block get a trampoline per kernel (for scan_loop.py)."""
+    old = _TRAMPOLINES[0]
+    _TRAMPOLINES[0] = True
+    try:
+        yield
+    finally:
+        _TRAMPOLINES[0] = old
+
+
+def param_kinds(cdef):
+    """Kind of each parameter of a one-function cdef: 'p' pointer, 'd' double, 'f' float, 'i' integer.
+
+    None when ``cdef`` is not one plain ``void`` function declaration.
+    """
+    head, _, rest = cdef.strip().partition("(")
+    if cdef.count(";") != 1 or not head.startswith("void ") or not rest.endswith(");"):
+        return None
+    params = [p.strip() for p in rest[:-2].split(",")]
+    if params in (["void"], [""]):
+        return []
+    kinds = []
+    for p in params:
+        if "*" in p:
+            kinds.append("p")
+        elif "double" in p:
+            kinds.append("d")
+        elif "float" in p:
+            kinds.append("f")
+        elif any(w in p for w in ("int", "long", "size_t", "char", "short")):
+            kinds.append("i")
+        else:
+            return None
+    return kinds
+
+
+def trampoline(name, cdef):
+    """``(source, cdef)`` of ``<name>_tramp(const nt_arg *a)``, calling ``name`` with ``a[0], a[1], ...``.
+
+    Compiled loops (scan_loop.py) call any kernel through this one signature,
+    its arguments prepared once and patched per step.  None when the kernel's
+    cdef is not one plain function declaration.
+    """
+    kinds = param_kinds(cdef)
+    if kinds is None:
+        return None
+    field = {"p": "a[%d].p", "d": "a[%d].d", "f": "(float)a[%d].d", "i": "a[%d].i"}
+    args = ", ".join(field[k] % j for j, k in enumerate(kinds))
+    src = "NT_EXPORT void %s_tramp(const nt_arg *a) { %s(%s); }" % (name, name, args)
+    return src, "void %s_tramp(const void *);" % name
+
+
+def function_source(kernels, trampolines=False):
+    """``(source, cdef, names)`` for a list of kernels; equal kernels share one function.
+
+    With ``trampolines``, each kernel also gets its :func:`trampoline`.
+    """
+    names, bodies, cdefs, seen = [], [ARG_UNION] if trampolines else [], [], {}
     for k in kernels:
         name = seen.get(k.source)
         if name is None:
             name = "nt_k%d" % len(seen)
             seen[k.source] = name
+            cdef = k.cdef.replace(NAME, name)
             bodies.append(k.source.replace(NAME, name))
-            cdefs.append(k.cdef.replace(NAME, name))
+            cdefs.append(cdef)
+            tramp = trampoline(name, cdef) if trampolines else None
+            if tramp is not None:
+                bodies.append(tramp[0])
+                cdefs.append(tramp[1])
         names.append(name)
     return PRELUDE + "\n" + "\n".join(bodies), "\n".join(cdefs), names
 
@@ -78,6 +148,7 @@ class CLinker:
     def __init__(self):
         #: (source, cdef) of the last function linked, for tests and debugging
         self.last_source = None
+        self._last_kernels = {}
 
     @staticmethod
     def available():
@@ -109,6 +180,8 @@ class CLinker:
         run.library = keep  # the library stays loaded while the function lives
         if keep is not None:  # its OpenMP runtime is loaded now: give it config.blas_threads too
             threads.apply(openmp_loaded=openmp_works())
+        # for compiled loops (scan_loop.py) and tests: the steps, their runners, their C kernels
+        run.steps, run.runners, run.c_kernels = steps, runners, self._last_kernels
         return run, cells
 
     def runners(self, steps):
@@ -123,14 +196,17 @@ class CLinker:
             if not k.source:
                 runners[i] = k.bind(None, None)
         kernels = [(i, k) for i, k in kernels if k.source]
+        self._last_kernels = {}
         if not kernels:
             return runners, None
-        source, cdef, names = function_source([k for _, k in kernels])
+        source, cdef, names = function_source([k for _, k in kernels], _TRAMPOLINES[0])
         self.last_source = (source, cdef)
         ffi, lib = build_library(source, cdef)
         for (i, k), name in zip(kernels, names):
             runners[i] = k.bind(getattr(lib, name), ffi)
+        # step -> (kernel, its function's name, ffi, lib): what a compiled loop needs to call it from C
+        self._last_kernels = {i: (k, name, ffi, lib) for (i, k), name in zip(kernels, names)}
         return runners, (ffi, lib)
 
 
-__all__ = ["CLinker", "function_source", "usable"]
+__all__ = ["CLinker", "function_source", "param_kinds", "trampoline", "usable", "with_trampolines"]

@@ -134,15 +134,50 @@ def subtensor_kernel(op, node):
     return _python(make_run)
 
 
+def _strided_source(dtype):
+    """C of ``dst (op)= src`` over an nd strided box: ``meta`` = shape, dst strides, src strides (bytes)."""
+    t = C_TYPES[dtype]
+    return ("NT_EXPORT void %s(int64_t nd, const int64_t *meta, char *dst, const char *src, int64_t add)\n{\n"
+            "  int64_t one[3] = {1, 0, 0}, idx[32] = {0}, total = 1;\n"
+            "  if (nd == 0) { nd = 1; meta = one; }\n"
+            "  const int64_t *shape = meta, *ds = meta + nd, *ss = meta + 2 * nd;\n"
+            "  for (int64_t d = 0; d < nd; d++) total *= shape[d];\n"
+            "  if (total == 0) return;\n"
+            "  const int64_t n = shape[nd - 1], dsi = ds[nd - 1], ssi = ss[nd - 1];\n"
+            "  for (int64_t o = 0; o < total / n; o++) {\n"
+            "    char *d = dst; const char *s = src;\n"
+            "    for (int64_t k = 0; k < nd - 1; k++) { d += idx[k] * ds[k]; s += idx[k] * ss[k]; }\n"
+            "    if (dsi == sizeof(%s) && ssi == sizeof(%s)) {  /* rows of both: unit strides, vectorized */\n"
+            "      %s *restrict dd = (%s *)d; const %s *restrict sd = (const %s *)s;\n"
+            "      if (add) for (int64_t j = 0; j < n; j++) dd[j] += sd[j];\n"
+            "      else for (int64_t j = 0; j < n; j++) dd[j] = sd[j];\n"
+            "    } else if (add) for (int64_t j = 0; j < n; j++) *(%s *)(d + j * dsi) += *(const %s *)(s + j * ssi);\n"
+            "    else for (int64_t j = 0; j < n; j++) *(%s *)(d + j * dsi) = *(const %s *)(s + j * ssi);\n"
+            "    for (int64_t k = nd - 2; k >= 0; k--) { if (++idx[k] < shape[k]) break; idx[k] = 0; }\n"
+            "  }\n}\n" % ((NAME,) + (t,) * 10))  # fmt: skip
+
+
 @c_kernel.register(IncSubtensor)
 def inc_subtensor_kernel(op, node):
-    """A copy of ``x`` (from a reused buffer when large) with the indexed part set or incremented."""
+    """A copy of ``x`` (from a reused buffer when large) with the indexed part set or incremented.
+
+    Both writes are one strided C loop each when ``x`` and ``y`` have the
+    output's dtype (so a compiled scan loop can replay them); NumPy otherwise.
+    """
     build, int_axes = _index_builder(op.idx_list)
     perform, set_ = op.perform, op.set_instead_of_inc
     yvar, dtype = node.inputs[1], node.outputs[0].type.numpy_dtype
+    c_ok = (dtype.name in C_TYPES and yvar.type.dtype == dtype.name and node.inputs[0].type.ndim <= 32)
 
-    def make_run():
+    def bind(fn, ffi):
         pool = OutputPool(dtype)
+        new = ffi.new if fn is not None else None
+
+        def strided(dst, src, add):
+            src = np.broadcast_to(src, dst.shape)  # length-1 dimensions of y repeat: stride 0
+            meta = list(dst.shape) + list(dst.strides) + list(src.strides)
+            fn(dst.ndim, new("int64_t[]", meta), ffi.cast("char *", dst.__array_interface__["data"][0]),
+               ffi.cast("char *", src.__array_interface__["data"][0]), add)  # fmt: skip
 
         def run(node, args, outs):
             x, y = args[0], args[1]
@@ -154,23 +189,28 @@ def inc_subtensor_kernel(op, node):
                 return perform(node, args, outs)
             if int_axes and not _bounds_ok(idx, x.shape, int_axes):
                 _check_bounds(idx[:-1], x.shape)
-            if x.nbytes >= MIN_BYTES:
-                out = pool.empty(x.shape)
-                np.copyto(out, x)
-            else:
-                out = x.copy()
+            out = pool.empty(x.shape) if x.nbytes >= MIN_BYTES else np.empty(x.shape, dtype)
             view = out[idx]
             if y.shape != view.shape:
                 _check_y_runtime(yvar, y, view.shape, op)
-            if set_:
-                view[...] = y
+            if fn is not None and y.dtype == dtype and out.size:
+                strided(out, x, 0)
+                if view.size:
+                    strided(view, y, 0 if set_ else 1)
             else:
-                view += y
+                np.copyto(out, x)
+                if set_:
+                    view[...] = y
+                else:
+                    view += y
             outs[0][0] = out
 
         return run
 
-    return _python(make_run)
+    if not c_ok:
+        return Kernel("", "", bind)
+    return Kernel(_strided_source(dtype.name), "void %s(int64_t, const int64_t *, char *, const char *, int64_t);"
+                  % NAME, bind)  # fmt: skip
 
 
 @c_kernel.register(Reshape)

@@ -115,6 +115,8 @@ def elemwise_runner(fn, ffi, in_dtypes, out_dtypes, full, scal, ndim, max_bytes,
     mod = load()
     if mod is None or len(in_dtypes) + len(out_dtypes) > 12:
         return fallback
+    if not isinstance(fn, ffi.CData):  # a wrapped kernel (the scan-loop recorder): its Python driver must run
+        return fallback
     addr = int(ffi.cast("uintptr_t", fn))
     max_elems = max_bytes // max(np.dtype(d).itemsize for d in out_dtypes)
     return mod.Elemwise(addr, tuple(np.dtype(d).num for d in in_dtypes), tuple(np.dtype(d).num for d in out_dtypes),

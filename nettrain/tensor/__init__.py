@@ -18,6 +18,7 @@ from .sort import *  # noqa: F401,F403
 from .subtensor import *  # noqa: F401,F403
 from .type import TensorType  # noqa: F401
 from .variable import TensorConstant, TensorSharedVariable, TensorVariable  # noqa: F401
+from ..graph.basic import Apply, Constant, Variable  # noqa: F401  (Theano's T.Variable, T.Constant)
 
 from . import nnet  # noqa: E402,F401  (T.nnet.sigmoid, ...)
 from . import signal  # noqa: E402,F401

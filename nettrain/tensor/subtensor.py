@@ -88,6 +88,10 @@ def _dims_used(e):
 
 def _normalize_index(x, idx):
     """Parse ``idx`` (anything NumPy accepts) and expand the Ellipsis into full slices."""
+    if isinstance(idx, list) and any(e is None or e is Ellipsis or isinstance(e, slice) for e in idx):
+        # A list holding a slice, None or Ellipsis cannot be an integer index
+        # array: it is a tuple of indices, as in Theano and NumPy before 1.23.
+        idx = tuple(idx)
     if not isinstance(idx, tuple):
         idx = (idx,)
     entries = [_parse_entry(e) for e in idx]

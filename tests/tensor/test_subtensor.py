@@ -80,6 +80,14 @@ def test_basic_indexing_infer_shape_matches_numpy(idx):
     assert _inferred_shape(out, {x: A3}) == expected
 
 
+def test_a_list_holding_slices_is_a_tuple_of_indices_and_a_list_of_ints_is_an_index_array():
+    # Theano (and NumPy before 1.23) read [slice, slice] as (slice, slice); Lasagne's autocrop does this
+    x = T.dtensor3("x")
+    _check_against_numpy(x[[slice(1, None), slice(None, None, 2)]], A3[1:, ::2], {x: A3})
+    _check_against_numpy(x[[None, 0]], A3[None, 0], {x: A3})
+    _check_against_numpy(x[[1, 0]], A3[np.array([1, 0])], {x: A3})
+
+
 def test_basic_index_is_a_subtensor_view_with_props():
     x = T.dmatrix("x")
     out = x[1:, ::2]

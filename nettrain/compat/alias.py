@@ -1,0 +1,118 @@
+"""A meta-path finder that makes one top-level package name an alias of another.
+
+``AliasFinder("theano", "nettrain")`` resolves ``import theano`` to the
+module object ``nettrain`` and ``import theano.tensor.nnet`` to
+``nettrain.tensor.nnet``: the alias names the *same* module objects (no copy,
+no wrapper), so classes, isinstance checks and module-level state are shared.
+"""
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+
+__all__ = ["AliasFinder", "install_alias", "uninstall_alias"]
+
+
+class _AliasLoader(importlib.abc.Loader):
+    """Hands back the already-imported target module instead of building a new one."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def create_module(self, spec):
+        module = importlib.import_module(self.target)
+        self.target_spec = module.__spec__
+        return module
+
+    def exec_module(self, module):
+        # The target module ran its own code when it was imported; the import
+        # machinery has just stamped the alias's spec on it: put its own back,
+        # so that it keeps its real name for pickling, reload and repr.
+        module.__spec__ = self.target_spec
+
+
+class AliasFinder(importlib.abc.MetaPathFinder):
+    """Resolve ``alias`` and ``alias.X.Y`` to ``target`` and ``target.X.Y``.
+
+    Parameters
+    ----------
+    alias : str
+        The top-level name that user code imports (e.g. ``"theano"``).
+    target : str
+        The package it resolves to (e.g. ``"nettrain"``).
+
+    Examples
+    --------
+    >>> import sys
+    >>> finder = AliasFinder("fake_np_alias", "json")
+    >>> sys.meta_path.insert(0, finder)
+    >>> import fake_np_alias.decoder
+    >>> import json.decoder
+    >>> fake_np_alias.decoder is json.decoder
+    True
+    >>> uninstall_alias("fake_np_alias")
+    """
+
+    def __init__(self, alias, target):
+        self.alias = alias
+        self.target = target
+
+    def target_name(self, fullname):
+        """The target module's name for ``fullname``, or None if it is not under the alias."""
+        if fullname == self.alias:
+            return self.target
+        if fullname.startswith(self.alias + "."):
+            return self.target + fullname[len(self.alias):]
+        return None
+
+    def find_spec(self, fullname, path=None, target=None):
+        name = self.target_name(fullname)
+        if name is None:
+            return None
+        if name not in sys.modules:
+            try:
+                real = importlib.util.find_spec(name)
+            except ModuleNotFoundError:
+                real = None
+            if real is None:
+                # Let the import fail with the name the user wrote.
+                return None
+        else:
+            real = getattr(sys.modules[name], "__spec__", None)
+        is_package = real is not None and real.submodule_search_locations is not None
+        spec = importlib.util.spec_from_loader(fullname, _AliasLoader(name), is_package=is_package)
+        return spec
+
+
+def install_alias(alias, target):
+    """Put an :class:`AliasFinder` first on ``sys.meta_path`` (once per alias).
+
+    Raises
+    ------
+    ImportError
+        If a different module is already imported under ``alias`` (a real
+        package of that name was imported earlier in this process).
+    """
+    existing = sys.modules.get(alias)
+    if existing is not None and existing is not importlib.import_module(target):
+        raise ImportError(
+            "cannot alias %r to %r: a module named %r is already imported from %s; "
+            "install the alias before anything imports %r"
+            % (alias, target, alias, getattr(existing, "__file__", "?"), alias)
+        )
+    for finder in sys.meta_path:
+        if isinstance(finder, AliasFinder) and finder.alias == alias:
+            if finder.target != target:
+                raise ImportError("%r is already aliased to %r" % (alias, finder.target))
+            return finder
+    finder = AliasFinder(alias, target)
+    sys.meta_path.insert(0, finder)
+    return finder
+
+
+def uninstall_alias(alias):
+    """Remove the alias's finder and forget the modules imported under it."""
+    sys.meta_path[:] = [f for f in sys.meta_path if not (isinstance(f, AliasFinder) and f.alias == alias)]
+    for name in [n for n in sys.modules if n == alias or n.startswith(alias + ".")]:
+        del sys.modules[name]

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..configdefaults import config
-from ..graph.basic import Type
+from ..graph.basic import Type, Variable
 
 _DTYPES = (
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -162,6 +162,9 @@ class TensorType(Type):
                 "value of dtype %s cannot be converted to %s without loss; cast it first (e.g. "
                 "x.astype(%r)) or pass allow_input_downcast=True" % (arr.dtype, self.dtype, self.dtype)
             )
+        if isinstance(value, Variable):
+            raise TypeError("got the symbolic variable %s where a value is needed; compile a function of it "
+                            "(or pass it in `givens`)" % (value,))  # fmt: skip
         # Python scalars and (nested) lists.
         try:
             arr = np.asarray(value)

@@ -192,7 +192,7 @@ class BaseConv(Op):
         return hint
 
     def _hinted(self, x, hint, what):
-        """``x`` with the static shape a hint promises (checked at run time; the batch entry of imshp is a hint only)."""
+        """``x`` with the static shape a hint promises (checked at run time; imshp's batch entry is only a hint)."""
         if hint is None:
             return x
         return _apply_hint(x, hint, "input_shape" if what == "imshp" else "filter_shape", type(self).__name__)

@@ -14,11 +14,26 @@ import sys
 __all__ = ["AliasFinder", "install_alias", "uninstall_alias"]
 
 
+def _register_loaded(alias, target):
+    """Enter every imported ``target.X`` in ``sys.modules`` as ``alias.X`` too.
+
+    An ``import alias.X`` then finds the module there and leaves its parent
+    alone: importing a submodule otherwise sets it as an attribute of its
+    package, which would replace a function of the same name
+    (``theano.tensor.sort`` the module over ``T.sort`` the function).
+    """
+    prefix = target + "."
+    for name, module in list(sys.modules.items()):
+        if name.startswith(prefix) and module is not None:
+            sys.modules.setdefault(alias + name[len(target):], module)
+
+
 class _AliasLoader(importlib.abc.Loader):
     """Hands back the already-imported target module instead of building a new one."""
 
-    def __init__(self, target):
+    def __init__(self, target, alias_root, target_root):
         self.target = target
+        self.roots = (alias_root, target_root)
 
     def create_module(self, spec):
         module = importlib.import_module(self.target)
@@ -30,6 +45,7 @@ class _AliasLoader(importlib.abc.Loader):
         # machinery has just stamped the alias's spec on it: put its own back,
         # so that it keeps its real name for pickling, reload and repr.
         module.__spec__ = self.target_spec
+        _register_loaded(*self.roots)
 
 
 class AliasFinder(importlib.abc.MetaPathFinder):
@@ -81,7 +97,8 @@ class AliasFinder(importlib.abc.MetaPathFinder):
         else:
             real = getattr(sys.modules[name], "__spec__", None)
         is_package = real is not None and real.submodule_search_locations is not None
-        spec = importlib.util.spec_from_loader(fullname, _AliasLoader(name), is_package=is_package)
+        loader = _AliasLoader(name, self.alias, self.target)
+        spec = importlib.util.spec_from_loader(fullname, loader, is_package=is_package)
         return spec
 
 

@@ -4,4 +4,4 @@ from ..graph.basic import Apply, Constant, Type, Variable  # noqa: F401
 from ..graph.fg import FunctionGraph, InconsistencyError, MissingInputError  # noqa: F401
 from ..graph.op import Op  # noqa: F401
 from ..graph.utils import Scratchpad  # noqa: F401
-from . import graph  # noqa: F401
+from . import fg, graph, op  # noqa: F401

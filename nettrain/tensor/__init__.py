@@ -5,6 +5,7 @@
 """
 
 from . import elemwise, scalar_op  # noqa: F401
+from . import sort, var  # noqa: F401  (modules first: the functions T.sort, T.var imported below take the names)
 from .alloc import *  # noqa: F401,F403
 from .basic import *  # noqa: F401,F403
 from .elemwise import DimShuffle, Elemwise, transpose  # noqa: F401

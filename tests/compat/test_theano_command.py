@@ -54,12 +54,17 @@ def test_pytest_runs_through_the_command(tmp_path):
     assert r.returncode == 1
 
 
-def test_dash_c_and_bad_usage(tmp_path):
+def test_dash_c_runs_code(tmp_path):
     r = _run(["-c", "import theano.gof.graph as g; print(g.__name__)"], tmp_path)
     assert r.returncode == 0 and r.stdout.strip() == "nettrain.gof.graph", r.stderr
-    r = _run([str(tmp_path / "missing.py")], tmp_path)
-    assert r.returncode == 2 and "missing.py" in r.stderr
-    assert _run([], tmp_path).returncode == 2
+
+
+def test_bad_usage_is_exit_status_2_with_a_message(tmp_path, capsys):
+    assert compat_theano.main([str(tmp_path / "missing.py")]) == 2
+    assert "missing.py" in capsys.readouterr().err
+    assert compat_theano.main(["-m"]) == 2 and "-m needs a module name" in capsys.readouterr().err
+    assert compat_theano.main(["--bogus"]) == 2 and "unknown option" in capsys.readouterr().err
+    assert compat_theano.main([]) == 2 and "usage" in capsys.readouterr().out
 
 
 def test_install_in_process_gives_the_same_module_objects():
@@ -73,6 +78,14 @@ def test_install_in_process_gives_the_same_module_objects():
         assert ac is nettrain.tensor.nnet.abstract_conv
         # the modules keep their own names (pickling, repr)
         assert nettrain.__spec__.name == "nettrain" and nnet.__name__ == "nettrain.tensor.nnet"
+        # importing a module whose name is also a function of its package keeps the function
+        from theano.tensor.sort import argsort  # noqa: F401
+        import theano.tensor.var  # noqa: F401
+
+        assert callable(nettrain.tensor.sort) and callable(nettrain.tensor.var)
+        from theano.tensor.var import TensorVariable
+
+        assert TensorVariable is nettrain.tensor.TensorVariable
         with pytest.raises(ModuleNotFoundError, match="theano.no_such_module"):
             import theano.no_such_module  # noqa: F401
     finally:

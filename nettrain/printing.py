@@ -1,3 +1,3 @@
-"""Theano path ``nettrain.printing``: debugprint and pp."""
+"""Theano path ``nettrain.printing``: debugprint, pp and the Print op."""
 
-from .graph.printing import debugprint, pp  # noqa: F401
+from .graph.printing import Print, debugprint, pp  # noqa: F401

@@ -27,6 +27,7 @@ PATHS = [
     ("theano.gradient.grad_clip", nettrain.tensor.gradient.grad_clip),
     ("theano.gradient.verify_grad", nettrain.testing.verify_grad),
     ("theano.printing.debugprint", nettrain.graph.printing.debugprint),
+    ("theano.printing.Print", nettrain.graph.printing.Print),
     ("theano.sandbox.rng_mrg.MRG_RandomStreams", nettrain.sandbox.rng_mrg.MRG_RandomStreams),
     ("theano.gpuarray.pygpu_activated", False),
 ]

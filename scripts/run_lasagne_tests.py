@@ -70,6 +70,7 @@ def main(argv=None):
     parser.add_argument("--python", default=sys.executable, help="the Python that runs pytest (default: this one)")
     parser.add_argument("--real-theano", action="store_true",
                         help="import the installed theano instead of resolving it to nettrain")  # fmt: skip
+    parser.add_argument("--log", help="also write pytest's whole output to this file")
     parser.add_argument("--numpy-fix", action="store_true",
                         help="run a copy with the test helpers' list-of-slices indexing made tuples (NumPy >= 1.23)")
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -106,6 +107,9 @@ def main(argv=None):
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     out = proc.stdout + proc.stderr
+    if args.log:
+        with open(args.log, "w") as f:
+            f.write(out)
     failing = [ln.split(" ", 1)[1].split(" - ")[0] for ln in out.splitlines() if ln.startswith(("FAILED ", "ERROR "))]
     by_test = Counter(re.sub(r"\[.*", "", t).split("/lasagne/tests/")[-1] for t in failing)
     counts = summary_counts(out)
@@ -115,8 +119,8 @@ def main(argv=None):
         return 2
     for name, n in sorted(by_test.items(), key=lambda kv: (-kv[1], kv[0])):
         print("  %3d  %s" % (n, name))
-    print("lasagne tests: " + ", ".join("%s %d" % (k, counts.get(k, 0)) for k in ("passed", "failed", "errors",
-                                                                                    "skipped")))  # fmt: skip
+    keys = ["passed", "failed", "errors", "skipped"] + sorted(set(counts) - {"passed", "failed", "errors", "skipped"})
+    print("lasagne tests: " + ", ".join("%s %d" % (k, counts.get(k, 0)) for k in keys))
     return 0 if not failing else 1
 
 

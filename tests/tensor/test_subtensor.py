@@ -154,10 +154,17 @@ def test_symbolic_index_out_of_range_raises_index_error_naming_the_shape():
         f(A2, -4)
 
 
-def test_constant_index_out_of_static_range_fails_at_build_time():
+def test_constant_index_out_of_static_range_warns_at_build_time_and_fails_at_run_time():
+    # Theano's rule (the error when it runs; Lasagne builds vector.shape[1] before its rank check),
+    # with a warning at the line that built it
     x = T.tensor("float64", shape=(3,))
-    with pytest.raises(IndexError, match="index 5 is out of bounds for axis 0 with size 3"):
-        x[5]
+    with pytest.warns(RuntimeWarning, match="index 5 is out of bounds for axis 0 with size 3") as rec:
+        y = x[5]
+    assert rec[0].filename == __file__
+    with pytest.raises(IndexError, match="index 5 is out of bounds"):
+        nettrain.function([x], y)(np.zeros(3))
+    with pytest.warns(RuntimeWarning, match="index 1 is out of bounds"):
+        T.dvector("v").shape[1]
 
 
 @pytest.mark.parametrize(

@@ -262,3 +262,14 @@ def test_random_samples_inside_scan_advance_per_step_and_per_call_and_replay_in_
     srng.seed(7)
     o3, _ = f(xv)
     np.testing.assert_allclose(o3, o1)
+
+
+def test_one_output_comes_back_alone_whether_fn_returns_x_or_a_one_element_list():
+    # Theano's rule (Lasagne's recurrent layers return [h] from their step)
+    x = T.dvector("x")
+    for step in (lambda v, acc: acc + v, lambda v, acc: [acc + v]):
+        out, _ = theano.scan(step, sequences=x, outputs_info=T.constant(0.0))
+        assert not isinstance(out, list)
+        np.testing.assert_array_equal(theano.function([x], out)(np.array([1.0, 2.0])), [1.0, 3.0])
+    outs, _ = theano.scan(lambda v, acc: [acc + v], sequences=x, outputs_info=T.constant(0.0), return_list=True)
+    assert isinstance(outs, list) and len(outs) == 1

@@ -261,3 +261,16 @@ def test_tensortype_positional_bools_are_theanos_broadcastable_pattern():
     t = T.TensorType("float64", (False, True))("t")
     f = theano.function([t], t * 2)
     np.testing.assert_array_equal(f(np.ones((5, 1))), 2 * np.ones((5, 1)))
+
+
+def test_numpy_reductions_over_symbolic_shape_entries_build_expressions():
+    # Theano code (Lasagne's ReshapeLayer) multiplies shapes with np.prod; a numeric array still needs a function
+    x = T.dtensor3("x")
+    a, b, c = x.shape
+    n = np.prod([a, b, 2])
+    assert isinstance(n, theano.graph.Variable)
+    assert theano.function([x], n)(np.zeros((3, 4, 5))) == 24
+    with pytest.raises(TypeError, match="compile a function first"):
+        np.asarray(x, dtype="float64")
+    with pytest.raises(TypeError, match="symbolic variable"):
+        theano.function([x], x.sum())(x)

@@ -102,6 +102,12 @@ class AliasFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
+def _is_alias_finder(finder, alias):
+    # by name, not isinstance: child processes load this file a second time,
+    # on its own, from nettrain/compat/_autoload/sitecustomize.py
+    return type(finder).__name__ == "AliasFinder" and getattr(finder, "alias", None) == alias
+
+
 def install_alias(alias, target):
     """Put an :class:`AliasFinder` first on ``sys.meta_path`` (once per alias).
 
@@ -119,7 +125,7 @@ def install_alias(alias, target):
             % (alias, target, alias, getattr(existing, "__file__", "?"), alias)
         )
     for finder in sys.meta_path:
-        if isinstance(finder, AliasFinder) and finder.alias == alias:
+        if _is_alias_finder(finder, alias):
             if finder.target != target:
                 raise ImportError("%r is already aliased to %r" % (alias, finder.target))
             return finder
@@ -130,6 +136,6 @@ def install_alias(alias, target):
 
 def uninstall_alias(alias):
     """Remove the alias's finder and forget the modules imported under it."""
-    sys.meta_path[:] = [f for f in sys.meta_path if not (isinstance(f, AliasFinder) and f.alias == alias)]
+    sys.meta_path[:] = [f for f in sys.meta_path if not _is_alias_finder(f, alias)]
     for name in [n for n in sys.modules if n == alias or n.startswith(alias + ".")]:
         del sys.modules[name]

@@ -8,7 +8,9 @@ From a shell, run a script, a module or pytest with ``theano`` (and every
     python -m nettrain.compat.theano -m pytest path/to/tests -q
     python -m nettrain.compat.theano -c "import theano; print(theano.__name__)"
 
-From code, call :func:`install` before anything imports ``theano``.
+Python processes that the program starts (pytest-xdist workers,
+``multiprocessing`` children) resolve ``theano`` too.  From code, call
+:func:`install` before anything imports ``theano`` (that process only).
 
 Examples
 --------
@@ -48,40 +50,47 @@ def uninstall():
     uninstall_alias("theano")
 
 
+def _propagate_to_children():
+    """Make Python processes started by the program resolve ``theano`` too (see ``_autoload/sitecustomize.py``)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    package_root = os.path.dirname(os.path.dirname(here))  # the folder holding nettrain/
+    paths = [os.path.join(here, "_autoload"), package_root]
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths + ([old] if old else []))
+
+
 def main(argv=None):
     """Run a script, ``-m module`` or ``-c code`` with the alias installed, like ``python``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if argv else 2
+    if argv[0] in ("-m", "-c") and len(argv) < 2:
+        print("%s needs %s\n%s" % (argv[0], "a module name" if argv[0] == "-m" else "a code string", USAGE),
+              file=sys.stderr)  # fmt: skip
+        return 2
+    if argv[0].startswith("-") and argv[0] not in ("-m", "-c"):
+        print("unknown option %r\n%s" % (argv[0], USAGE), file=sys.stderr)
+        return 2
+    if not argv[0].startswith("-") and not os.path.exists(argv[0]):
+        print("can't open file %r: no such file" % argv[0], file=sys.stderr)
+        return 2
     install()
+    _propagate_to_children()
     if argv[0] == "-m":
-        if len(argv) < 2:
-            print("-m needs a module name\n" + USAGE, file=sys.stderr)
-            return 2
         sys.argv = argv[1:]
         # Like `python -m`: the current directory comes first on sys.path.
         sys.path.insert(0, os.getcwd())
         runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
     elif argv[0] == "-c":
-        if len(argv) < 2:
-            print("-c needs a code string\n" + USAGE, file=sys.stderr)
-            return 2
         sys.argv = ["-c"] + argv[2:]
         sys.path.insert(0, "")
         exec(compile(argv[1], "<string>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
-    elif argv[0].startswith("-"):
-        print("unknown option %r\n%s" % (argv[0], USAGE), file=sys.stderr)
-        return 2
     else:
-        script = argv[0]
-        if not os.path.exists(script):
-            print("can't open file %r: no such file" % script, file=sys.stderr)
-            return 2
         sys.argv = argv
         # Like `python script.py`: the script's directory comes first on sys.path.
-        sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
-        runpy.run_path(script, run_name="__main__")
+        sys.path.insert(0, os.path.dirname(os.path.abspath(argv[0])))
+        runpy.run_path(argv[0], run_name="__main__")
     return 0
 
 

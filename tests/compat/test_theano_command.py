@@ -92,3 +92,16 @@ def test_install_in_process_gives_the_same_module_objects():
         compat_theano.uninstall()
     assert "theano" not in sys.modules
     assert not any(getattr(f, "alias", None) == "theano" for f in sys.meta_path)
+
+
+def test_python_processes_started_by_the_program_resolve_theano_too(tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent("""
+        import subprocess, sys
+        out = subprocess.run([sys.executable, "-c", "import theano.tensor as T; print(T.__name__)"],
+                             capture_output=True, text=True)
+        print(out.stdout.strip(), out.stderr.strip()[-300:])
+    """))
+    r = _run([str(script)], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "nettrain.tensor"

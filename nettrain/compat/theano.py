@@ -57,6 +57,7 @@ def _propagate_to_children():
     paths = [os.path.join(here, "_autoload"), package_root]
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(paths + ([old] if old else []))
+    os.environ["NETTRAIN_THEANO_ALIAS"] = "1"
 
 
 def main(argv=None):

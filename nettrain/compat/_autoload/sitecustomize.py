@@ -1,7 +1,8 @@
 """Resolve ``import theano`` to nettrain in child Python processes, then run the environment's own sitecustomize.
 
 ``python -m nettrain.compat.theano`` puts this folder first on the
-``PYTHONPATH`` of the program it runs, so the processes that program starts
+``PYTHONPATH`` of the program it runs (and sets ``NETTRAIN_THEANO_ALIAS=1``),
+so the processes that program starts
 (pytest-xdist workers, ``multiprocessing`` children, ``subprocess`` calls of
 Python) resolve ``theano`` too.  Only the small finder is loaded here (from
 its file, without importing nettrain); nettrain itself is imported when
@@ -21,6 +22,8 @@ def _load(name, path):
 
 
 def _main():
+    if os.environ.get("NETTRAIN_THEANO_ALIAS") != "1":  # imported some other way (e.g. by a doctest collector)
+        return
     here = os.path.dirname(os.path.abspath(__file__))
     alias = _load("_nettrain_compat_alias", os.path.join(os.path.dirname(here), "alias.py"))
     alias.install_alias("theano", "nettrain")

@@ -84,10 +84,11 @@ def main(argv=None):
     tmp = None
     if args.numpy_fix:
         tmp = tempfile.mkdtemp(prefix="lasagne-")
-        shutil.copytree(os.path.join(checkout, "lasagne"), os.path.join(tmp, "lasagne"))
-        n = apply_numpy_fixes(tmp)
-        print("numpy fix: %d line(s) of lasagne/tests/layers/test_conv.py changed in a copy at %s" % (n, tmp))
-        checkout = tmp
+        copy = os.path.join(tmp, "Lasagne")  # the whole checkout: test_examples.py runs the examples/ folder
+        shutil.copytree(checkout, copy, ignore=shutil.ignore_patterns(".git"))
+        n = apply_numpy_fixes(copy)
+        print("numpy fix: %d line(s) of lasagne/tests/layers/test_conv.py changed in a copy at %s" % (n, copy))
+        checkout = copy
     try:
         env = dict(os.environ)
         paths = [checkout] + ([] if args.real_theano else [ROOT])

@@ -23,7 +23,7 @@ from .graph.basic import Apply, Constant, Variable, clone_replace  # noqa: E402,
 from .graph.fg import FunctionGraph  # noqa: E402,F401
 from .graph.op import Op  # noqa: E402,F401
 from .tensor.gradient import Lop, Rop, grad  # noqa: E402,F401
-from . import gradient, printing  # noqa: E402,F401
+from . import gof, gradient, printing  # noqa: E402,F401
 from .scan_module import foldl, foldr, map, reduce, scan  # noqa: E402,F401
 from .printing import pp  # noqa: E402,F401
 

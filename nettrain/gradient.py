@@ -12,3 +12,4 @@ from .graph.grad import (  # noqa: F401
     grad_undefined,
 )
 from .tensor.gradient import *  # noqa: F401,F403
+from .testing import verify_grad  # noqa: F401,E402  (theano.gradient.verify_grad)

@@ -185,7 +185,9 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_defa
         changed = True
         while changed:
             changed = False
-            for v in ancestors(clone_replace(_graph_vars(), given_map, strict=False) if given_map else _graph_vars()):
+            graph = clone_replace(_graph_vars(), given_map, strict=False) if given_map else _graph_vars()
+            # not above an input that cuts the graph: what is computed there is never run
+            for v in ancestors(graph, blockers=[s.variable for s in specs]):
                 if (
                     isinstance(v, SharedVariable)
                     and v.default_update is not None

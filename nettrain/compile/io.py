@@ -86,11 +86,8 @@ def wrap_in(x, position):
         )
     if isinstance(v, Constant):
         raise TypeError("input %d (%s) is a constant; a function input must be a free variable" % (position, v))
-    if v.owner is not None:
-        raise TypeError(
-            "input %d (%s) is computed by %s; function inputs must be free variables. To feed an "
-            "intermediate value, use `givens` or compute it from a new input" % (position, v, v.owner.op)
-        )
+    # An input computed by other ops (Theano allowed it) cuts the graph there:
+    # its value is fed, and what it is computed from is not evaluated.
     return spec
 
 

@@ -346,11 +346,22 @@ def clone_get_equiv(inputs, outputs, copy_inputs=True, memo=None, copy_orphans=T
     return memo
 
 
-def clone_replace(outputs, replace=None, strict=True):
+def clone_replace(outputs, replace=None, strict=True, share_inputs=True):
     """Copy ``outputs`` with the variables in ``replace`` (old -> new) swapped.
 
     Nodes whose inputs change are rebuilt through ``make_node`` so output types
-    follow the replacements.
+    follow the replacements.  With ``share_inputs=False`` every input of the
+    graph that is not replaced (constants aside) is copied too: a copied
+    shared variable is a new variable over the same storage, with its own
+    ``default_update``.
+
+    Examples
+    --------
+    >>> import nettrain
+    >>> w = nettrain.shared(1.0, name='w')
+    >>> w2 = nettrain.clone(w, share_inputs=False)
+    >>> w2 is w, w2.container is w.container
+    (False, True)
     """
     single = isinstance(outputs, Variable)
     outs = [outputs] if single else list(outputs)
@@ -368,6 +379,10 @@ def clone_replace(outputs, replace=None, strict=True):
                 )
             replace[old] = conv
     memo = dict(replace)
+    if not share_inputs:
+        for v in graph_inputs(outs):
+            if v not in memo and not isinstance(v, Constant):
+                memo[v] = v.clone()
     # Walk from outputs, stopping at replaced variables.
     for node in io_toposort(list(replace), outs):
         new_inputs = [memo.get(v, v) for v in node.inputs]

@@ -1,4 +1,5 @@
-"""Readable graph printing: ``debugprint`` (a tree with ids and types) and ``pp`` (infix).
+"""Readable graph printing: ``debugprint`` (a tree with ids and types) and ``pp`` (infix);
+``Print``, an identity op that prints the value flowing through it at run time.
 
 Both walk the graph iteratively, so graphs thousands of nodes deep print fine.
 """
@@ -7,7 +8,8 @@ import io
 import string
 import sys
 
-from .basic import Constant, Variable, io_toposort
+from .basic import Apply, Constant, Variable, io_toposort
+from .op import Op
 
 
 def _ids():
@@ -183,4 +185,56 @@ def _leaf(v):
     return "<%s>" % v.type
 
 
-__all__ = ["debugprint", "pp"]
+class Print(Op):
+    """Identity op that prints ``message`` and attributes of its input's value each time it runs.
+
+    ``attrs`` names attributes (called when callable) of the value, as in
+    Theano's ``theano.printing.Print``.  Gradients pass through unchanged; the
+    op is never folded away at compile time, so it prints on every call.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import nettrain
+    >>> import nettrain.tensor as T
+    >>> x = T.dvector('x')
+    >>> f = nettrain.function([x], Print('x is', attrs=('shape', 'sum'))(x) * 2)
+    >>> f(np.array([1.0, 2.0]))
+    x is shape = (2,)
+    x is sum = 3.0
+    array([2., 4.])
+    """
+
+    __props__ = ("message", "attrs")
+    view_map = {0: [0]}
+
+    def __init__(self, message="", attrs=("__str__",)):
+        self.message = str(message)
+        self.attrs = (attrs,) if isinstance(attrs, str) else tuple(attrs)
+
+    def make_node(self, x):
+        if not isinstance(x, Variable):
+            raise TypeError("Print needs a symbolic variable, got %r" % (x,))
+        return Apply(self, [x], [x.type()])
+
+    def perform(self, node, inputs, output_storage):
+        (x,) = inputs
+        for attr in self.attrs:
+            value = getattr(x, attr)
+            print(self.message, attr, "=", value() if callable(value) else value)
+        output_storage[0][0] = x
+
+    def infer_shape(self, node, input_shapes):
+        return [input_shapes[0]]
+
+    def grad(self, inputs, output_grads):
+        return [output_grads[0]]
+
+    def R_op(self, inputs, eval_points):
+        return [eval_points[0]]
+
+    def do_constant_folding(self, node):
+        return False
+
+
+__all__ = ["debugprint", "pp", "Print"]

@@ -120,9 +120,12 @@ def scan(
     Returns
     -------
     (outputs, updates)
-        ``outputs`` is one variable or a list (trajectories with a leading step
-        dimension); ``updates`` must be passed to ``function`` when the loop
-        updates shared variables (or draws random numbers).
+        ``outputs`` (trajectories with a leading step dimension) is one
+        variable when the loop has one output, whether ``fn`` returned ``x``
+        or ``[x]`` (Theano's rule), a list for several, None for none;
+        ``return_list=True`` always gives a list.  ``updates`` must be passed
+        to ``function`` when the loop updates shared variables (or draws
+        random numbers).
 
     Examples
     --------
@@ -182,7 +185,6 @@ def scan(
             outputs = _as_list(outputs) + _as_list(p)
     if outputs is None:
         outputs = []
-    single_out = not isinstance(outputs, (list, tuple))
     outputs = [as_tensor_variable(o) for o in _as_list(outputs)]
     if len(outputs) != len(outs_info) and outs_info:
         if len(outs_info) < len(outputs):
@@ -325,9 +327,10 @@ def scan(
         if r is not None and outputs[k].name:
             r.name = "%s.scan" % outputs[k].name
     upd = dict(zip(shared_updated, finals))
-    if return_list or not single_out:
+    if return_list:
         return result, upd
-    return (result[0] if len(result) == 1 else result), upd
+    # Theano's rule: one output is returned alone, however fn returned it (x or [x]); none is None
+    return (result[0] if len(result) == 1 else result or None), upd
 
 
 __all__ = ["scan", "until"]

@@ -5,6 +5,7 @@
 """
 
 from . import elemwise, scalar_op  # noqa: F401
+from . import sort, var  # noqa: F401  (modules first: the functions T.sort, T.var imported below take the names)
 from .alloc import *  # noqa: F401,F403
 from .basic import *  # noqa: F401,F403
 from .elemwise import DimShuffle, Elemwise, transpose  # noqa: F401
@@ -18,6 +19,7 @@ from .sort import *  # noqa: F401,F403
 from .subtensor import *  # noqa: F401,F403
 from .type import TensorType  # noqa: F401
 from .variable import TensorConstant, TensorSharedVariable, TensorVariable  # noqa: F401
+from ..graph.basic import Apply, Constant, Variable  # noqa: F401  (Theano's T.Variable, T.Constant)
 
 from . import nnet  # noqa: E402,F401  (T.nnet.sigmoid, ...)
 from . import signal  # noqa: E402,F401

@@ -127,8 +127,11 @@ def join(axis, *tensors):
     return concatenate(list(tensors), axis=axis)
 
 
-def stack(tensors, axis=0):
+def stack(tensors, *more, axis=0):
     """Join tensors along a new ``axis``.
+
+    ``stack([x, y], axis)`` is NumPy's form; Theano's older ``stack(x, y, z)``
+    (the tensors as separate arguments, along axis 0) is accepted too.
 
     Examples
     --------
@@ -136,12 +139,19 @@ def stack(tensors, axis=0):
     >>> x, y = T.dscalars('x', 'y')
     >>> T.stack([x, y]).eval({x: 1.0, y: 2.0})
     array([1., 2.])
+    >>> T.stack(x, y, x).eval({x: 1.0, y: 2.0})
+    array([1., 2., 1.])
     """
     from .basic import as_tensor_variable
     from .shape import expand_dims
 
-    if not isinstance(tensors, (list, tuple)):
-        raise TypeError("stack takes a list of tensors, got %s" % type(tensors).__name__)
+    if isinstance(tensors, (list, tuple)):
+        if len(more) > 1:
+            raise TypeError("stack(tensors, axis) takes 2 positional arguments, got %d" % (1 + len(more)))
+        if more:
+            axis = more[0]
+    else:
+        tensors = [tensors, *more]
     if not tensors:
         raise ValueError("stack of an empty list")
     tensors = [as_tensor_variable(t) for t in tensors]

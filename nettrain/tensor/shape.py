@@ -432,8 +432,47 @@ def expand_dims(x, axis):
     return DimShuffle(x.type.broadcastable, order)(x)
 
 
+def shape_padleft(x, n_ones=1):
+    """Prepend ``n_ones`` broadcastable (length-1) dimensions.
+
+    Examples
+    --------
+    >>> import nettrain.tensor as T
+    >>> T.shape_padleft(T.dmatrix(), 2).type.shape
+    (1, 1, None, None)
+    """
+    return expand_dims(x, tuple(range(n_ones))) if n_ones else x
+
+
+def shape_padright(x, n_ones=1):
+    """Append ``n_ones`` broadcastable (length-1) dimensions.
+
+    Examples
+    --------
+    >>> import nettrain.tensor as T
+    >>> T.shape_padright(T.dvector()).type.shape
+    (None, 1)
+    """
+    from .basic import as_tensor_variable
+
+    x = as_tensor_variable(x)
+    return expand_dims(x, tuple(range(x.type.ndim, x.type.ndim + n_ones))) if n_ones else x
+
+
+def shape_padaxis(x, axis):
+    """Insert one broadcastable dimension at ``axis`` (negative counts from the end, like ``np.expand_dims``).
+
+    Examples
+    --------
+    >>> import nettrain.tensor as T
+    >>> T.shape_padaxis(T.dmatrix(), -1).type.shape
+    (None, None, 1)
+    """
+    return expand_dims(x, axis)
+
+
 __all__ = [
     "Shape", "Shape_i", "SpecifyShape", "Reshape", "Unbroadcast", "shape", "shape_i", "shape_tuple",
     "specify_shape", "reshape", "flatten", "squeeze", "expand_dims", "addbroadcast", "unbroadcast",
-    "patternbroadcast",
+    "patternbroadcast", "shape_padleft", "shape_padright", "shape_padaxis",
 ]  # fmt: skip

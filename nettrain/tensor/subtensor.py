@@ -88,6 +88,10 @@ def _dims_used(e):
 
 def _normalize_index(x, idx):
     """Parse ``idx`` (anything NumPy accepts) and expand the Ellipsis into full slices."""
+    if isinstance(idx, list) and any(e is None or e is Ellipsis or isinstance(e, slice) for e in idx):
+        # A list holding a slice, None or Ellipsis cannot be an integer index
+        # array: it is a tuple of indices, as in Theano and NumPy before 1.23.
+        idx = tuple(idx)
     if not isinstance(idx, tuple):
         idx = (idx,)
     entries = [_parse_entry(e) for e in idx]
@@ -294,6 +298,26 @@ def _is_float(v):
     return v.type.dtype.startswith(("float", "complex"))
 
 
+def _warn_out_of_bounds(msg):
+    """Warn at the user's line about a constant index outside a static length; the error comes at run time.
+
+    Theano built such an index (``vector.shape[1]``) and failed only when it
+    ran, and programs rely on that: Lasagne's losses take ``x.shape[1]`` before
+    checking ranks and raising their own error.  The warning keeps the early
+    notice; the IndexError is raised if the node runs.
+    """
+    import warnings
+
+    from ..graph.utils import user_trace
+
+    trace = user_trace()
+    text = msg + "; indexing with it raises IndexError when the function runs"
+    if trace is None:
+        warnings.warn(text, RuntimeWarning, stacklevel=4)
+    else:
+        warnings.warn_explicit(text, RuntimeWarning, trace[0], trace[1])
+
+
 # ---------------------------------------------------------------------- ops
 class Subtensor(Op):
     """Basic indexing ``x[idx_list]`` (ints and slices); the output is a view of ``x``."""
@@ -330,7 +354,7 @@ class Subtensor(Op):
             if isinstance(e, tuple):
                 shape.append(_static_slice_len(n, e))
             elif isinstance(e, int) and n is not None and not -n <= e < n:
-                raise IndexError("index %d is out of bounds for axis %d with size %d (%s)" % (e, axis, n, x.type))
+                _warn_out_of_bounds("index %d is out of bounds for axis %d with size %d (%s)" % (e, axis, n, x.type))
         shape.extend(x.type.shape[len(self.idx_list) :])
         return Apply(self, [x] + inputs, [TensorType(x.type.dtype, tuple(shape))()])
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..configdefaults import config
-from ..graph.basic import Type
+from ..graph.basic import Type, Variable
 
 _DTYPES = (
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -26,6 +26,15 @@ def normalize_dtype(dtype):
     return name
 
 
+def _is_bool_pattern(shape):
+    """True for a non-empty sequence of Python or NumPy bools (Theano's broadcastable pattern)."""
+    try:
+        entries = list(shape)
+    except TypeError:
+        return False
+    return bool(entries) and all(isinstance(s, (bool, np.bool_)) for s in entries)
+
+
 class TensorType(Type):
     """An n-dimensional array type.
 
@@ -35,6 +44,8 @@ class TensorType(Type):
         NumPy dtype name (``'floatX'`` means ``config.floatX``).
     shape : tuple of int or None
         Static shape; ``None`` is an unknown length, ``1`` a broadcastable one.
+        A tuple of bools is Theano's positional ``broadcastable`` pattern
+        (``TensorType('float32', (True, False))`` has shape ``(1, None)``).
     broadcastable : tuple of bool
         Theano's spelling: ``True`` means a dimension of length 1.
 
@@ -50,6 +61,10 @@ class TensorType(Type):
         self.dtype = normalize_dtype(dtype)
         if shape is None and broadcastable is None:
             raise TypeError("TensorType needs a shape or a broadcastable pattern")
+        if shape is not None and broadcastable is None and _is_bool_pattern(shape):
+            # Theano's positional ``TensorType(dtype, broadcastable)``: a bool is
+            # never a length, so (True, False) is the pattern, not the shape (1, 0).
+            shape, broadcastable = None, shape
         if shape is None:
             shape = tuple(1 if b else None for b in broadcastable)
         else:
@@ -147,6 +162,9 @@ class TensorType(Type):
                 "value of dtype %s cannot be converted to %s without loss; cast it first (e.g. "
                 "x.astype(%r)) or pass allow_input_downcast=True" % (arr.dtype, self.dtype, self.dtype)
             )
+        if isinstance(value, Variable):
+            raise TypeError("got the symbolic variable %s where a value is needed; compile a function of it "
+                            "(or pass it in `givens`)" % (value,))  # fmt: skip
         # Python scalars and (nested) lists.
         try:
             arr = np.asarray(value)

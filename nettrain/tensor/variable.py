@@ -393,8 +393,18 @@ class _TensorOps:
 
         return cumsum(self, axis)
 
-    def __array__(self, *args, **kwargs):
-        raise TypeError("cannot convert the symbolic variable %s to a NumPy array; compile a function first" % self)
+    def __array__(self, dtype=None, copy=None):
+        # NumPy asks for this when a symbolic variable sits in data it converts,
+        # e.g. ``np.prod([n, 2])`` over a shape with a symbolic entry: like any
+        # Python object (and as under Theano) the variable becomes an element of
+        # an object array, and NumPy's object loops build the symbolic
+        # expression.  A numeric array cannot be had before a function runs.
+        if dtype is not None and np.dtype(dtype) != np.dtype(object):
+            raise TypeError("cannot convert the symbolic variable %s to a NumPy array; compile a function first"
+                            % self)  # fmt: skip
+        out = np.empty((), dtype=object)
+        out[()] = self
+        return out
 
     __array_priority__ = 1000
 

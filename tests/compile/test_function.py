@@ -154,12 +154,21 @@ def test_non_variable_in_inputs_is_a_clear_type_error():
         theano.function(x, x)
 
 
-def test_shared_or_computed_variable_as_input_is_rejected():
+def test_shared_variable_as_input_is_rejected():
     s = theano.shared(1.0, name="s")
-    x = T.dscalar("x")
     with pytest.raises(TypeError, match="shared variable"):
         theano.function([s], s * 2)
-    with pytest.raises(TypeError, match="computed by"):
+
+
+def test_a_computed_variable_as_input_cuts_the_graph_there():
+    # Theano's rule (Lasagne's tests do ``out.eval({intermediate: value})``)
+    x = T.dvector("x")
+    h = T.exp(x).dimshuffle("x", 0)
+    y = (h * 2).sum()
+    assert theano.function([h], y)(np.array([[1.0, 2.0]])) == 6.0
+    assert y.eval({h: np.array([[3.0]])}) == 6.0
+    assert theano.function([h, x], [y, x + 1])(np.array([[1.0]]), np.array([5.0]))[0] == 2.0
+    with pytest.raises(theano.graph.MissingInputError):
         theano.function([x * 2], x)
 
 

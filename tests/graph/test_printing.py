@@ -4,7 +4,7 @@ import numpy as np
 
 import nettrain as theano
 import nettrain.tensor as T
-from nettrain.printing import debugprint, pp
+from nettrain.printing import Print, debugprint, pp
 
 
 def test_debugprint_shows_ops_ids_and_shapes():
@@ -55,3 +55,18 @@ def test_pp_writes_infix_expressions():
     z.name = "z"
     assert pp(z * 2) == "(z * 2.0)"
     assert np.isfinite(1.0)
+
+
+def test_print_op_prints_on_every_call_and_is_an_identity_for_values_and_gradients(capsys):
+    x = T.dvector("x")
+    xv = np.array([1.0, 2.0])
+    p = Print("x =")(x)
+    f = theano.function([x], [p, theano.grad((p**2).sum(), x)])
+    out, g = f(xv)
+    f(xv)
+    assert capsys.readouterr().out == "x = __str__ = [1. 2.]\n" * 2
+    assert out is not xv and np.array_equal(out, xv) and np.array_equal(g, 2 * xv)
+    c = theano.function([], Print("c", attrs="shape")(T.constant(np.zeros(3))))
+    c()
+    c()
+    assert capsys.readouterr().out == "c shape = (3,)\n" * 2  # not folded away at compile time

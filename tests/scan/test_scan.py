@@ -279,3 +279,14 @@ def test_same_kind_step_output_is_cast_to_the_state_dtype():
     np.testing.assert_allclose(theano.function([x], s)(np.ones(3, "float32")), [0.5, 1.0, 1.5])
     s, _ = theano.scan(lambda h: h * 2, outputs_info=T.ones((), "int32"), n_steps=3)
     assert s.dtype == "int32" and theano.function([], s)().tolist() == [2, 4, 8]
+
+
+def test_one_output_comes_back_alone_whether_fn_returns_x_or_a_one_element_list():
+    # Theano's rule (Lasagne's recurrent layers return [h] from their step)
+    x = T.dvector("x")
+    for step in (lambda v, acc: acc + v, lambda v, acc: [acc + v]):
+        out, _ = theano.scan(step, sequences=x, outputs_info=T.constant(0.0))
+        assert not isinstance(out, list)
+        np.testing.assert_array_equal(theano.function([x], out)(np.array([1.0, 2.0])), [1.0, 3.0])
+    outs, _ = theano.scan(lambda v, acc: [acc + v], sequences=x, outputs_info=T.constant(0.0), return_list=True)
+    assert isinstance(outs, list) and len(outs) == 1

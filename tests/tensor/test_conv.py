@@ -359,3 +359,29 @@ def test_grad_weights_with_mismatched_batches_names_both_counts():
     f = nettrain.function([x, gy], Conv2dGradWeights()(x, gy, 3, 3), mode=nettrain.Mode(linker="py"))
     with pytest.raises(ValueError, match="4 images but the output gradient 3"):
         f(np.ones((4, 2, 5, 5)), np.ones((3, 3, 3, 3)))
+
+
+# ------------------------------------------------- Theano's abstract_conv names
+def test_abstract_conv_ops_take_theanos_hints_and_one_shape_argument():
+    from nettrain.tensor.nnet import abstract_conv
+
+    w, gy, x = T.dtensor4("w"), T.dtensor4("gy"), T.dtensor4("x")
+    wv, gyv, xv = _rand(2, 3, 3, 3), _rand(1, 2, 3, 3), _rand(1, 3, 7, 7)
+    ref = nettrain.function([w, gy], Conv2dGradInputs(subsample=(2, 2))(w, gy, 7, 7))(wv, gyv)
+    # Theano's positional order (imshp, kshp, border_mode, subsample, ...), the spatial shape as a
+    # tuple or as one symbolic vector (Lasagne's TransposedConv2DLayer)
+    op = abstract_conv.AbstractConv2d_gradInputs((None, 3, 7, 7), (2, 3, 3, 3), "valid", (2, 2))
+    assert op == Conv2dGradInputs(subsample=(2, 2))
+    np.testing.assert_allclose(nettrain.function([w, gy], op(w, gy, (7, 7)))(wv, gyv), ref)
+    np.testing.assert_allclose(nettrain.function([w, gy, x], op(w, gy, x.shape[2:]))(wv, gyv, xv), ref)
+    gw = abstract_conv.AbstractConv2d_gradWeights(kshp=(2, 3, 3, 3), subsample=(2, 2))(x, gy, (3, 3))
+    np.testing.assert_allclose(nettrain.function([x, gy], gw)(xv, gyv),
+                               nettrain.function([x, gy], Conv2dGradWeights(subsample=(2, 2))(x, gy, 3, 3))(xv, gyv))
+    # hints are promises: a known shape that disagrees is an error, at build or at run time
+    with pytest.raises(ValueError, match="imshp"):
+        abstract_conv.AbstractConv2d_gradInputs(imshp=(1, 3, 8, 8))(w, gy, (7, 7))
+    f = nettrain.function([w, gy], abstract_conv.AbstractConv2d_gradInputs(kshp=(2, 3, 5, 5))(w, gy, (7, 7)))
+    with pytest.raises(Exception, match="shape"):
+        f(wv, gyv)
+    with pytest.raises(NotImplementedError, match="unshared"):
+        abstract_conv.AbstractConv2d(unshared=True)

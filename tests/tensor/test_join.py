@@ -175,3 +175,12 @@ def test_split_rejects_bad_sizes():
     f = theano.function([x, n], T.split(x, [n, 1], 2, axis=1))
     with pytest.raises(ValueError, match=r"sizes \[1, 1\] do not add up to the length 3 of axis 1"):
         f(np.ones((2, 3)), 1)
+
+
+def test_stack_takes_theanos_separate_tensor_arguments_too():
+    x, y = T.dvectors("x", "y")
+    xv, yv = RNG.normal(size=3), RNG.normal(size=3)
+    np.testing.assert_array_equal(_run([x, y], T.stack(x, y, x), xv, yv), np.stack([xv, yv, xv]))
+    np.testing.assert_array_equal(_run([x, y], T.stack([x, y], 1), xv, yv), np.stack([xv, yv], 1))
+    with pytest.raises(TypeError, match="2 positional"):
+        T.stack([x, y], 1, 2)

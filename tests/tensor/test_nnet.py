@@ -255,3 +255,11 @@ def test_crossentropy_softmax_1hot_is_the_fused_op_and_has_second_derivatives():
     # d/dx of <grad, w> exercises CrossentropySoftmax1HotDx.grad (row weights of static length 1 and full)
     verify_grad(lambda x: T.grad(crossentropy_softmax_1hot(x, y)[0].mean(), x) * w, [xv])
     verify_grad(lambda x: T.grad((crossentropy_softmax_1hot(x, y)[0] * T.arange(1, 5)).sum(), x) * w, [xv])
+
+
+def test_relu_of_numpy_data_is_numpy_data_as_in_theano():
+    a = np.array([-2.0, 0.5], dtype="float32")
+    out = T.nnet.relu(a)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32
+    np.testing.assert_array_equal(out, [0.0, 0.5])
+    np.testing.assert_allclose(T.nnet.relu(a, alpha=0.1), [-0.2, 0.5], rtol=1e-6)

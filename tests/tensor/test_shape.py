@@ -229,3 +229,48 @@ def test_broadcast_helpers_reject_out_of_range_axes():
         T.addbroadcast(T.dmatrix(), 2)
     with pytest.raises(ValueError, match="out of range"):
         T.unbroadcast(T.row(), 3)
+
+
+# ------------------------------------------------- Theano's shape_pad* helpers
+def test_shape_padleft_padright_padaxis_insert_broadcastable_axes():
+    x = T.dmatrix("x")
+    xv = RNG.normal(size=(2, 3))
+    cases = [
+        (T.shape_padleft(x), xv[None]),
+        (T.shape_padleft(x, 2), xv[None, None]),
+        (T.shape_padright(x, 2), xv[:, :, None, None]),
+        (T.shape_padaxis(x, 1), xv[:, None]),
+        (T.shape_padaxis(x, -1), xv[..., None]),
+    ]
+    for out, expected in cases:
+        # x's axes (lengths 2 and 3) stay unknown; the inserted ones are static 1s
+        assert out.type.shape == tuple(1 if s == 1 else None for s in expected.shape)
+        got = theano.function([x], out)(xv)
+        assert got.shape == expected.shape
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError):
+        T.shape_padaxis(x, 3)
+
+
+# ---------------------------------------- TensorType: Theano's positional pattern
+def test_tensortype_positional_bools_are_theanos_broadcastable_pattern():
+    assert T.TensorType("float32", (True, False)).shape == (1, None)
+    assert T.TensorType("float32", (False, False, False)).shape == (None, None, None)
+    assert T.TensorType("float32", np.array([False, True])).shape == (None, 1)
+    assert T.TensorType("float32", (2, 1)).shape == (2, 1)  # ints stay a static shape
+    t = T.TensorType("float64", (False, True))("t")
+    f = theano.function([t], t * 2)
+    np.testing.assert_array_equal(f(np.ones((5, 1))), 2 * np.ones((5, 1)))
+
+
+def test_numpy_reductions_over_symbolic_shape_entries_build_expressions():
+    # Theano code (Lasagne's ReshapeLayer) multiplies shapes with np.prod; a numeric array still needs a function
+    x = T.dtensor3("x")
+    a, b, c = x.shape
+    n = np.prod([a, b, 2])
+    assert isinstance(n, theano.graph.Variable)
+    assert theano.function([x], n)(np.zeros((3, 4, 5))) == 24
+    with pytest.raises(TypeError, match="compile a function first"):
+        np.asarray(x, dtype="float64")
+    with pytest.raises(TypeError, match="symbolic variable"):
+        theano.function([x], x.sum())(x)

@@ -80,6 +80,14 @@ def test_basic_indexing_infer_shape_matches_numpy(idx):
     assert _inferred_shape(out, {x: A3}) == expected
 
 
+def test_a_list_holding_slices_is_a_tuple_of_indices_and_a_list_of_ints_is_an_index_array():
+    # Theano (and NumPy before 1.23) read [slice, slice] as (slice, slice); Lasagne's autocrop does this
+    x = T.dtensor3("x")
+    _check_against_numpy(x[[slice(1, None), slice(None, None, 2)]], A3[1:, ::2], {x: A3})
+    _check_against_numpy(x[[None, 0]], A3[None, 0], {x: A3})
+    _check_against_numpy(x[[1, 0]], A3[np.array([1, 0])], {x: A3})
+
+
 def test_basic_index_is_a_subtensor_view_with_props():
     x = T.dmatrix("x")
     out = x[1:, ::2]
@@ -146,10 +154,17 @@ def test_symbolic_index_out_of_range_raises_index_error_naming_the_shape():
         f(A2, -4)
 
 
-def test_constant_index_out_of_static_range_fails_at_build_time():
+def test_constant_index_out_of_static_range_warns_at_build_time_and_fails_at_run_time():
+    # Theano's rule (the error when it runs; Lasagne builds vector.shape[1] before its rank check),
+    # with a warning at the line that built it
     x = T.tensor("float64", shape=(3,))
-    with pytest.raises(IndexError, match="index 5 is out of bounds for axis 0 with size 3"):
-        x[5]
+    with pytest.warns(RuntimeWarning, match="index 5 is out of bounds for axis 0 with size 3") as rec:
+        y = x[5]
+    assert rec[0].filename == __file__
+    with pytest.raises(IndexError, match="index 5 is out of bounds"):
+        nettrain.function([x], y)(np.zeros(3))
+    with pytest.warns(RuntimeWarning, match="index 1 is out of bounds"):
+        T.dvector("v").shape[1]
 
 
 @pytest.mark.parametrize(

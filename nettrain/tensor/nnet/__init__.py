@@ -9,4 +9,4 @@ from .activations import *  # noqa: F401,F403
 from .crossentropy import *  # noqa: F401,F403
 from .softmax_ops import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
-from . import bn  # noqa: F401
+from . import abstract_conv, bn, nnet, sigm  # noqa: F401  (Theano's module paths)

@@ -4,6 +4,9 @@
 (overflow-free) and are re-exported by ``nettrain.tensor.nnet``.
 """
 
+import numpy as np
+
+from ...graph.basic import Variable
 from .. import math as m
 from ..basic import as_tensor_variable
 
@@ -16,14 +19,22 @@ def relu(x, alpha=0):
     """Rectified linear unit; with ``alpha != 0`` the leaky form ``x if x > 0 else alpha * x``.
 
     ``alpha`` may be a number or a symbolic tensor (Theano's ``relu``).
+    As in Theano, whose ``relu`` was plain arithmetic, NumPy data in gives
+    NumPy data out (Lasagne's ``rectify`` is applied to arrays in its tests).
 
     Examples
     --------
+    >>> import numpy as np
     >>> import nettrain.tensor as T
     >>> x = T.dvector('x')
     >>> T.nnet.relu(x, alpha=0.1).eval({x: [-2., 3.]})
     array([-0.2,  3. ])
+    >>> T.nnet.relu(np.array([-2., 3.]))
+    array([0., 3.])
     """
+    if not isinstance(x, Variable) and not isinstance(alpha, Variable):
+        x = np.asarray(x)
+        return np.maximum(x, 0) if alpha == 0 else np.where(x > 0, x, alpha * x)
     x = as_tensor_variable(x)
     if isinstance(alpha, (int, float)) and alpha == 0:
         return m.maximum(x, 0)

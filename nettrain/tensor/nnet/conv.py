@@ -164,7 +164,9 @@ class BaseConv(Op):
     __props__ = ("border_mode", "subsample", "filter_flip", "filter_dilation", "num_groups")
     convdim = 2
 
-    def __init__(self, border_mode="valid", subsample=None, filter_flip=True, filter_dilation=None, num_groups=1):
+    # Theano's argument order, so that ``AbstractConv2d(imshp, kshp, ...)`` calls work unchanged
+    def __init__(self, imshp=None, kshp=None, border_mode="valid", subsample=None, filter_flip=True,
+                 filter_dilation=None, num_groups=1, unshared=False):  # fmt: skip
         name = type(self).__name__
         nd = self.convdim
         self.border_mode = _norm_border_mode(border_mode, nd, name)
@@ -173,6 +175,47 @@ class BaseConv(Op):
         self.filter_dilation = _norm_ints((1,) * nd if filter_dilation is None else filter_dilation, nd,
                                           "filter_dilation", name)  # fmt: skip
         self.num_groups = _norm_groups(num_groups, name)
+        if unshared:
+            raise NotImplementedError("%s: unshared (locally connected) convolution is not implemented" % name)
+        # Theano's shape hints (``AbstractConv2d(imshp=, kshp=)``): the full shapes of the
+        # convolution's input and filters, entries None where unknown.  They are not
+        # properties (equal ops whatever the hints) but promises: make_node checks them.
+        self.imshp = self._hint(imshp, "imshp")
+        self.kshp = self._hint(kshp, "kshp")
+
+    def _hint(self, hint, what):
+        if hint is None:
+            return None
+        hint = tuple(hint)
+        if len(hint) != 2 + self.convdim:
+            raise ValueError("%s: %s needs %d entries, got %r" % (type(self).__name__, what, 2 + self.convdim, hint))
+        return hint
+
+    def _hinted(self, x, hint, what):
+        """``x`` with the static shape a hint promises (checked at run time; imshp's batch entry is only a hint)."""
+        if hint is None:
+            return x
+        return _apply_hint(x, hint, "input_shape" if what == "imshp" else "filter_shape", type(self).__name__)
+
+    def _check_spatial_hint(self, static, hint, what):
+        """Raise if a known spatial-shape argument disagrees with the hint's spatial entries."""
+        if hint is None:
+            return
+        for s, h in zip(static, hint[2:]):
+            h = _static_hint(h)
+            if s is not None and h is not None and s != h:
+                raise ValueError("%s: the spatial shape %s disagrees with %s=%s" % (self, tuple(static), what, hint))
+
+    def _spatial_args(self, shape):
+        """The spatial-shape arguments, also given as one sequence or one symbolic vector (Theano's call)."""
+        if len(shape) != 1:
+            return shape
+        (one,) = shape
+        if isinstance(one, (list, tuple, np.ndarray)):
+            return tuple(one)
+        if getattr(getattr(one, "type", None), "ndim", 0) == 1:
+            return tuple(one[i] for i in range(self.convdim))
+        return shape
 
     def params(self):
         """The constructor arguments, to build the sibling ops of the same convolution."""
@@ -214,6 +257,7 @@ class Conv(BaseConv):
 
     def make_node(self, x, w):
         (x, w), dtype = self._tensors(x, w)
+        x, w = self._hinted(x, self.imshp, "imshp"), self._hinted(w, self.kshp, "kshp")
         _check_channels(self, x.type.shape[1], w.type.shape[1], w.type.shape[0])
         ishape, kshape = x.type.shape[2:], w.type.shape[2:]
         _check_fits(self, ishape, kshape)

@@ -76,7 +76,9 @@ class ConvGradInputs(BaseConv):
 
     def make_node(self, kern, topgrad, *shape):
         (kern, topgrad), dtype = self._tensors(kern, topgrad)
-        shape, static = self._shape_scalars(shape)
+        kern = self._hinted(kern, self.kshp, "kshp")
+        shape, static = self._shape_scalars(self._spatial_args(shape))
+        self._check_spatial_hint(static, self.imshp, "imshp")
         f, cg = kern.type.shape[:2]
         fy = topgrad.type.shape[1]
         if f is not None and fy is not None and f != fy:
@@ -121,7 +123,9 @@ class ConvGradWeights(BaseConv):
 
     def make_node(self, x, topgrad, *shape):
         (x, topgrad), dtype = self._tensors(x, topgrad)
-        shape, static = self._shape_scalars(shape)
+        x = self._hinted(x, self.imshp, "imshp")
+        shape, static = self._shape_scalars(self._spatial_args(shape))
+        self._check_spatial_hint(static, self.kshp, "kshp")
         c, f = x.type.shape[1], topgrad.type.shape[1]
         nx, ny = x.type.shape[0], topgrad.type.shape[0]
         if nx is not None and ny is not None and nx != ny:

@@ -6,7 +6,8 @@ ops are ``MaxPoolGrad`` and ``AveragePoolGrad``; ``MaxPoolGradGrad`` is the
 gradient of ``MaxPoolGrad`` with respect to its output gradient.
 
 Unlike Theano's ops, window size, stride and padding are op parameters
-(Python ints), not symbolic inputs.  Every ``perform`` loops over the
+(Python ints), not symbolic inputs; ``pool_2d`` sends sizes known only at
+run time to :class:`~.pool_symbolic.SymbolicPool`.  Every ``perform`` loops over the
 offsets inside one window (``prod(ws)`` strided slices of the whole batch),
 never over pixels.
 
@@ -371,8 +372,16 @@ def _pool_nd(nd, name, input, ws, ignore_border, stride, pad, mode, ds, st, padd
     input = as_tensor_variable(input)
     if input.type.ndim < nd:
         raise NotImplementedError("%s requires a dimension >= %d" % (name, nd))
-    ws = _int_tuple(ws, nd, "ws")
-    return Pool(ws, stride, pad, ignore_border, mode)(input)
+    from .pool_symbolic import SymbolicPool, static_ints
+
+    static = [None if s is None else _int_tuple(s, nd, what)  # checks the length
+              for s, what in zip((static_ints(v, nd) for v in (ws, stride, pad)), ("ws", "stride", "pad"))]  # fmt: skip
+    if static[0] is None or (stride is not None and static[1] is None) or (pad is not None and static[2] is None):
+        # sizes known only at run time (Theano allowed symbolic ws/stride/pad)
+        stride = ws if stride is None else stride
+        pad = (0,) * nd if pad is None else pad
+        return SymbolicPool(nd, ignore_border, mode)(input, ws, stride, pad)
+    return Pool(static[0], static[1], static[2], ignore_border, mode)(input)
 
 
 def pool_2d(input, ws=None, ignore_border=True, stride=None, pad=(0, 0), mode="max", ds=None, st=None,

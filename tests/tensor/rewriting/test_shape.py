@@ -132,10 +132,13 @@ def test_shape_of_an_input_is_read_directly():
     np.testing.assert_array_equal(f(X), [3, 4])
 
 
-def test_shape_entry_out_of_range_still_raises_at_build_time():
+def test_shape_entry_out_of_range_warns_at_build_time_and_raises_when_run():
     x = _x()
-    with pytest.raises(IndexError):
-        T.exp(x).shape[2]
+    with pytest.warns(RuntimeWarning, match="index 2 is out of bounds"):
+        n = T.exp(x).shape[2]
+    f = theano.function([x], n)  # the rewrite to shape_i leaves it alone
+    with pytest.raises(IndexError, match="index 2 is out of bounds"):
+        f(np.zeros((2, 3)))
 
 
 class _NoShapeOp(Op):

@@ -161,6 +161,12 @@ def local_fill_sink(fgraph, node):
     return [fit_to(new, out)]
 
 
+@node_rewriter([Elemwise], phase="stabilize", tags=_CHEAP + ("stabilize",))
+def local_fill_sink_after_stabilize(fgraph, node):
+    """f(fill(a, b), c) -> f(b, c) again for the fills stabilizing rewrites make (p * (1/p) -> fill(p, 1))"""
+    return local_fill_sink(fgraph, node)
+
+
 @node_rewriter([Elemwise], tags=_CHEAP)
 def local_switch_constant_condition(fgraph, node):
     """switch(True, a, b) -> a; switch(False, a, b) -> b; switch(c, a, a) -> a"""

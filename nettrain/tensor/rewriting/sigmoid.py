@@ -185,7 +185,9 @@ class _Product:
                 self.c *= np.float64(c) ** power
             self.leaves.append(v)
             return
-        private = top or n_clients(self.fgraph, v) == 1
+        # a small product read elsewhere too (``1 / p`` used by two terms of a gradient) is looked
+        # into as well: repeating its few multiplications lets its factors cancel here
+        private = top or n_clients(self.fgraph, v) == 1 or _small_product(self.fgraph, v)
         if node is not None and private and isinstance(node.op, Elemwise) and v.type.dtype == self.dtype:
             sop = node.op.scalar_op
             if isinstance(sop, ps.Mul):
@@ -223,7 +225,7 @@ class _Product:
         num, den = self.num, self.den
         self.num, self.den = [], []
         for v, p in [(v, 1) for v in num] + [(v, -1) for v in den]:
-            s = as_sigmoid(self.fgraph, v, self.memo) if v is not self.var else None
+            s = as_sigmoid(self.fgraph, v, self.memo)
             if s is not None:
                 self._add("sig", s, p, v)
                 continue
@@ -351,8 +353,9 @@ class _Product:
             if p < 0:
                 # 1 / sigmoid(-x) that the user wrote as 1 + exp(x) stays as written
                 keep = min(-p, self.inv_ope.get(k, 0))
-                num.extend([self.ope_vars[k]] * keep)
-                p += keep
+                if keep:
+                    num.extend([self.ope_vars[k]] * keep)
+                    p += keep
             if p == 0:
                 continue
             f = self._factor("sig", k)
@@ -369,6 +372,19 @@ class _Product:
         if den:
             new = true_div(new, den[0] if len(den) == 1 else mul(*den))
         return new
+
+    def signature(self, skip_sig=None):
+        """What identifies the product up to its constant (``skip_sig``: one sigmoid factor left out)."""
+        sig = dict(self.sig)
+        if skip_sig is not None:
+            sig[skip_sig] = sig.get(skip_sig, 0) - 1
+        return (
+            sorted(id(v) for v in self.num),
+            sorted(id(v) for v in self.den),
+            sorted((k, p) for k, p in sig.items() if p),
+            sorted((k, p) for k, p in self.exp.items() if p),
+            sorted(id(v) for _, v in self.soe),
+        )
 
     def parts(self):
         """``(key, power)`` of the sigmoid and exp factors (for rebuilding them outside the product)."""
@@ -517,3 +533,34 @@ class _ClientsView:
 
     def get(self, v, default=()):
         return self._c[v] if v in self._c else (None,)
+
+
+@node_rewriter([Elemwise], phase="stabilize", tags=_TAGS)
+def local_p_minus_p_sigmoid_to_p_sigmoid_neg(fgraph, node):
+    """p - p * sigmoid(x) -> p * sigmoid(-x) (so 1 - sigmoid(x) and sigmoid(x) - sigmoid(x)**2 lose no digits)"""
+    sop = node.op.scalar_op
+    out = node.outputs[0]
+    if not isinstance(sop, (ps.Add, ps.Sub)) or not out.type.dtype.startswith("float") or len(node.inputs) > 8:
+        return None
+    from ..math import add, neg
+
+    terms = list(node.inputs)
+    if isinstance(sop, ps.Sub):
+        terms = [terms[0], neg(terms[1])]
+    memo = {}
+    prods = [_Product(_NoClients(fgraph), t, memo) if t.type.dtype == out.type.dtype else None for t in terms]
+    for j, pj in enumerate(prods):
+        if pj is None or pj.c == 0:
+            continue
+        for k in [k for k, p in pj.sig.items() if p > 0]:
+            want = pj.signature(skip_sig=k)
+            for i, pi in enumerate(prods):
+                if i == j or pi is None or pi.c != -pj.c or pi.signature() != want:
+                    continue
+                base, sign = pj.bases[k]
+                pi._add("sig", (base, -sign), 1, None)
+                new = pi.rebuild()
+                rest = [t for m, t in enumerate(terms) if m not in (i, j)]
+                res = add(new, *rest) if rest else new
+                return [fit_to(res, out, list(node.inputs) + pi.leaves + pj.leaves)]
+    return None

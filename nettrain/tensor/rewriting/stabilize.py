@@ -69,9 +69,18 @@ def local_log_sum_of_exps_to_logaddexp(fgraph, node):
     if not isinstance(node.op.scalar_op, ps.Log):
         return None
     args = sum_of_exps(node.inputs[0])
-    if args is None or any(a.type.dtype != node.outputs[0].type.dtype for a in args):
+    if args is None or any(a.type.dtype != node.outputs[0].type.dtype for a in args) or _shifted_by_switch(args):
         return None
     return [fit_to(logsumexp_of(args), node.outputs[0], [node.inputs[0]])]
+
+
+def _shifted_by_switch(args):
+    """True when every ``a_i`` is ``x_i - m`` with one ``m = switch(isinf(max), 0, max)``: this rule's own output."""
+    subs = [producer(a, ps.Sub) for a in args]
+    if any(n is None for n in subs):
+        return False
+    m = subs[0].inputs[1]
+    return all(n.inputs[1] is m for n in subs) and producer(m, ps.Switch) is not None
 
 
 @node_rewriter([Elemwise], phase="stabilize", tags=_TAGS)

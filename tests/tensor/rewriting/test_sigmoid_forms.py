@@ -35,7 +35,11 @@ FORMS = {
     "log(sigmoid(-z))": (lambda z: T.log(sigmoid(-z)), lambda z: -_softplus(z), lambda z: -expit(z)),
     "log(1/(1+exp(-z)))": (lambda z: T.log(1 / (1 + T.exp(-z))), lambda z: -_softplus(-z), lambda z: expit(-z)),
     "log(1-1/(1+exp(-z)))": (lambda z: T.log(1 - 1 / (1 + T.exp(-z))), lambda z: -_softplus(z), lambda z: -expit(z)),
-    "log(exp(z)/(1+exp(z)))": (lambda z: T.log(T.exp(z) / (1 + T.exp(z))), lambda z: -_softplus(-z), lambda z: expit(-z)),
+    "log(exp(z)/(1+exp(z)))": (
+        lambda z: T.log(T.exp(z) / (1 + T.exp(z))),
+        lambda z: -_softplus(-z),
+        lambda z: expit(-z),
+    ),
     "log((1+exp(-z))**-1)": (lambda z: T.log((1 + T.exp(-z)) ** -1), lambda z: -_softplus(-z), lambda z: expit(-z)),
     "log(1+exp(z))": (lambda z: T.log(1 + T.exp(z)), _softplus, expit),
     "log1p(exp(z))": (lambda z: T.log1p(T.exp(z)), _softplus, expit),

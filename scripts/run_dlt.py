@@ -8,7 +8,8 @@ Usage::
 The scripts are not copied into nettrain: this program copies the checkout's ``code/`` into a
 temporary folder, writes synthetic data sets of the real shapes next to it (``data/mnist.pkl.gz``:
 784-pixel images in [0, 1] of 10 classes; ``data/imdb.pkl``: word-id sequences with two classes;
-``data/atis.fold3.pkl.gz``: word-id sentences with BIO slot labels), so that the scripts find them
+``data/atis.fold3.pkl.gz``: word-id sentences with BIO slot labels; ``data/Nottingham/train/``:
+piano rolls, read by a stand-in for the Python-2-only ``midi`` package), so that the scripts find them
 where they look by default, and calls each script's own entry point with fewer epochs (arguments
 the entry points accept, as the tutorials' own ``code/test.py`` does).  Each script runs in its
 own process, in which ``import theano`` resolves to nettrain (``--theano nettrain``, the default)
@@ -51,6 +52,7 @@ SCRIPTS = {
     ),  # fmt: skip
     "DBN": ("DBN", "test_DBN", {"pretraining_epochs": 1, "training_epochs": 1, "batch_size": 300}),
     "hmc": ("hmc.test_hmc", "test_hmc", {}),
+    "rnnrbm": ("rnnrbm", "test_rnnrbm", {"num_epochs": 1}),
     "lstm": ("lstm", "train_lstm", {"max_epochs": 1, "test_size": 500, "saveto": "", "validFreq": 100}),
     "rnnslu": (
         "rnnslu",
@@ -72,6 +74,7 @@ PATTERNS = [
     ("valid_F1", r"valid F1 ([0-9.]+)"),
     ("test_F1", r"best test F1 ([0-9.]+)"),
     ("acceptance_rate", r"final acceptance_rate ([0-9.]+)"),
+    ("cost", r"Epoch 1/1\n([-0-9.e+]+)"),
 ]
 
 
@@ -161,6 +164,47 @@ def _atis(n_train, n_valid, n_test, seed=1234):
     return split(n_train), split(n_valid), split(n_test), dicts
 
 
+def _piano_rolls(n, seed=1234):
+    """Nottingham-like piano rolls (time steps x 88 notes, 0/1): a few held chords, repeated, with noise."""
+    import numpy as np
+
+    rng = np.random.RandomState(seed)
+    rolls = []
+    for _ in range(n):
+        length = int(rng.randint(100, 400))
+        chords = [rng.choice(np.arange(20, 60), 3, replace=False) for _ in range(4)]
+        melody = rng.randint(40, 80, size=length)
+        roll = np.zeros((length, 88), dtype="float64")
+        for t in range(length):
+            roll[t, chords[(t // 8) % 4]] = 1
+            roll[t, melody[t - t % 2]] = 1
+        roll[rng.rand(length, 88) < 0.005] = 1
+        rolls.append(roll)
+    return rolls
+
+
+# The Nottingham files are MIDI, read by the Python-2-only ``midi`` package; the synthetic rolls
+# are written as .npy under .mid names, and this stand-in for ``midi.utils`` reads them.
+MIDI_SHIM = """
+import numpy
+
+
+class _Roll(object):
+    def __init__(self, roll):
+        self.piano_roll = roll
+
+
+def midiread(filename, r=(21, 109), dt=0.2):
+    with open(filename, "rb") as f:
+        return _Roll(numpy.load(f)[:, : r[1] - r[0]])
+
+
+def midiwrite(filename, piano_roll, r=(21, 109), dt=0.2):
+    with open(filename, "wb") as f:
+        numpy.save(f, numpy.asarray(piano_roll))
+"""
+
+
 def write_data(data_dir, scale):
     """The three data sets, pickled by the interpreter that will read them (NumPy pickles are not portable)."""
     import gzip
@@ -178,6 +222,20 @@ def write_data(data_dir, scale):
         with open(path, "wb") as f:
             pickle.dump(train, f, protocol=2)
             pickle.dump(test, f, protocol=2)
+    folder = os.path.join(data_dir, "Nottingham", "train")
+    if not os.path.isdir(folder):
+        import numpy as np
+
+        os.makedirs(folder)
+        for k, roll in enumerate(_piano_rolls(s(694))):
+            with open(os.path.join(folder, "tune%03d.mid" % k), "wb") as f:
+                np.save(f, roll)
+    shim = os.path.join(os.path.dirname(data_dir), "shim", "midi")
+    if not os.path.isdir(shim):
+        os.makedirs(shim)
+        open(os.path.join(shim, "__init__.py"), "w").close()
+        with open(os.path.join(shim, "utils.py"), "w") as f:
+            f.write(MIDI_SHIM)
     path = os.path.join(data_dir, "atis.fold3.pkl.gz")
     if not os.path.exists(path):
         with gzip.open(path, "wb") as f:
@@ -235,6 +293,7 @@ def child(name, root, scale, theano_kind):
 
     print("theano is %s (%s)" % (theano.__file__, how), flush=True)
     sys.path.insert(0, os.path.join(root, "code"))
+    sys.path.insert(1, os.path.join(root, "shim"))  # midi.utils for rnnrbm
     mod_name, fn_name, kwargs = SCRIPTS[name]
     import importlib
 

@@ -322,6 +322,7 @@ def main():
     ap.add_argument("--theano", choices=("nettrain", "real"), default="nettrain")
     ap.add_argument("--python", default=sys.executable, help="the interpreter that runs the scripts")
     ap.add_argument("--floatX", default="float32", choices=("float32", "float64"))
+    ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads (unless set in the environment)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per script")
     ap.add_argument("--workdir", default=None, help="where to put the copy and the data (default: a temp dir)")
     ap.add_argument("--json", default=None, help="write the results here")
@@ -349,6 +350,10 @@ def main():
         env["THEANO_FLAGS"] = ",".join(filter(None, [env.get("THEANO_FLAGS", ""), "floatX=" + args.floatX]))
     else:
         env["NETTRAIN_FLAGS"] = ",".join(filter(None, [env.get("NETTRAIN_FLAGS", ""), "floatX=" + args.floatX]))
+    # one BLAS/OpenMP thread unless told otherwise: on a busy machine OpenBLAS's spinning threads
+    # make a 16x128 @ 128x512 product 20x slower (and the comparison would measure the load)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, str(args.threads))
     results = {}
     for name in names:
         run_dir = os.path.join(root, "run", name)

@@ -21,5 +21,6 @@ from .variable import TensorConstant, TensorSharedVariable, TensorVariable  # no
 
 from . import nnet  # noqa: E402,F401  (T.nnet.sigmoid, ...)
 from . import signal  # noqa: E402,F401
+from . import xlogx  # noqa: E402,F401  (Theano's T.xlogx.xlogx / xlogy0)
 from . import rewriting  # noqa: E402,F401  (registers the rewrites)
 from . import random, shared_randomstreams  # noqa: E402,F401  (registers the shared Generator constructor)

@@ -24,6 +24,7 @@ from .graph.fg import FunctionGraph  # noqa: E402,F401
 from .graph.op import Op  # noqa: E402,F401
 from .tensor.gradient import Lop, Rop, grad  # noqa: E402,F401
 from . import gof, gradient, printing  # noqa: E402,F401
+from . import scalar  # noqa: E402,F401  (Theano path theano.scalar)
 from .scan_module import foldl, foldr, map, reduce, scan  # noqa: E402,F401
 from .printing import pp  # noqa: E402,F401
 

@@ -83,6 +83,8 @@ class Config:
             if callable(v):
                 v = v(self)
             return v
+        if any(k.startswith(name + "__") for k in values):
+            return _Section(self, name)
         raise AttributeError("nettrain.config has no option %r; known options: %s" % (name, ", ".join(sorted(values))))
 
     def __setattr__(self, name, value):
@@ -147,6 +149,23 @@ class Config:
     def describe(self):
         """One line per option: name, value, doc."""
         return "\n".join("%s = %r  # %s" % (n, getattr(self, n), o.doc) for n, o in sorted(self._options.items()))
+
+
+class _Section:
+    """``config.warn.round``: Theano's dotted option names (stored as ``warn__round``)."""
+
+    def __init__(self, cfg, prefix):
+        object.__setattr__(self, "_cfg", cfg)
+        object.__setattr__(self, "_prefix", prefix + "__")
+
+    def __getattr__(self, name):
+        return getattr(self._cfg, self._prefix + name)
+
+    def __setattr__(self, name, value):
+        setattr(self._cfg, self._prefix + name, value)
+
+    def __dir__(self):
+        return sorted(k[len(self._prefix) :] for k in dir(self._cfg) if k.startswith(self._prefix))
 
 
 def _device(v):
@@ -238,6 +257,13 @@ config.add(
 )
 config.add("deterministic", "default", "prefer deterministic kernels", choices=("default", "more"))
 config.add("print_global_stats", False, "print global statistics at exit", check=_bool)
+# Theano's warn.* flags switch off warnings about results that old Theano versions got wrong;
+# nettrain never had those bugs, so it has nothing to warn about whatever they say.
+for _bug in ("argmax_pushdown_bug", "gpusum_01_011_0111_bug", "sum_sum_bug", "sum_div_dimshuffle_bug",
+             "subtensor_merge_bug", "gpu_set_subtensor1", "vm_gc_bug", "signal_conv2d_interface", "reduce_join",
+             "inc_set_subtensor1", "round", "inc_subtensor1_opt"):  # fmt: skip
+    config.add("warn__" + _bug, False, "Theano's warn.%s (no such bug here: never warns)" % _bug, check=_bool)
+config.add("warn__ignore_bug_before", "0.9", "Theano's warn.ignore_bug_before (no old bugs here)", check=_str)
 
 
 for _var in ("THEANO_FLAGS", "NETTRAIN_FLAGS"):
@@ -276,3 +302,7 @@ EFFECTS = {
     "deterministic": "'more': CUDA scatters with device indices use the sorted kernel, not atomicAdd",
     "print_global_stats": "print compile and profile totals at exit",
 }
+# Theano's warn.* flags: documented as having no effect (nettrain never had the bugs they warn about)
+_NO_BUG = "no effect: Theano's warning about a bug of old Theano versions that nettrain never had (accepted so " \
+    "that programs setting it run)"
+EFFECTS.update({name: _NO_BUG for name in dir(config) if name.startswith("warn__")})

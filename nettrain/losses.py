@@ -60,7 +60,7 @@ def categorical_crossentropy(output, target, from_logits=True, reduction="mean")
         if t.type.ndim == 1:
             per = _nnet.crossentropy_softmax_1hot(z, t)[0]
         else:
-            per = -_sum(cast(t, z.type.dtype) * _nnet.log_softmax(z), axis=-1)
+            per = -_sum(cast(t, z.type.dtype) * _nnet.log_softmax(z, axis=-1), axis=-1)
     else:
         per = _nnet.categorical_crossentropy(z, t if t.type.ndim == 1 else cast(t, z.type.dtype))
     return _reduce(per, reduction, "categorical_crossentropy")

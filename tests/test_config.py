@@ -80,3 +80,18 @@ def test_compiledir_defaults_under_base_compiledir():
 def test_module_level_change_flags_alias():
     with nettrain.change_flags(on_unused_input="ignore"):
         assert config.on_unused_input == "ignore"
+
+
+def test_theano_warn_flags_are_reachable_as_a_dotted_section():
+    # DeepLearningTutorials' rnnrbm: theano.config.warn.subtensor_merge_bug = False
+    import nettrain
+
+    with nettrain.config.change_flags(warn__subtensor_merge_bug=True):
+        assert nettrain.config.warn.subtensor_merge_bug is True
+        nettrain.config.warn.subtensor_merge_bug = False
+        assert nettrain.config.warn__subtensor_merge_bug is False
+    assert "round" in dir(nettrain.config.warn)
+    with pytest.raises(AttributeError, match="warn__no_such_bug"):
+        nettrain.config.warn.no_such_bug = False
+    with pytest.raises(ValueError, match="boolean"):
+        nettrain.config.warn.round = "maybe"

@@ -258,7 +258,18 @@ CHECKS = {f.__name__: f for f in [floatX, device, nvcc, cuda_arch, cuda_runtime,
 def test_every_option_is_documented_and_checked():
     options = set(dir(config))
     assert set(EFFECTS) == options, "document every option in configdefaults.EFFECTS"
-    assert set(CHECKS) == options, "add a check of the option's effect to CHECKS"
+    no_effect = {n for n, what in EFFECTS.items() if what.startswith("no effect")}
+    assert no_effect == {n for n in options if n.startswith("warn__")}, "only Theano's warn.* flags may do nothing"
+    assert set(CHECKS) == options - no_effect, "add a check of the option's effect to CHECKS"
+
+
+def test_theano_warn_flags_are_accepted_and_change_nothing():
+    x = T.dvector("x")
+    expected = theano.function([x], T.round(x * 2.5))(np.array([1.0, 3.0]))
+    flags = {n: True for n in dir(config) if n.startswith("warn__") and n != "warn__ignore_bug_before"}
+    with config.change_flags(**flags):
+        config.warn.round = True  # Theano's dotted spelling
+        np.testing.assert_array_equal(theano.function([x], T.round(x * 2.5))(np.array([1.0, 3.0])), expected)
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS))

@@ -23,5 +23,6 @@ from ..graph.basic import Apply, Constant, Variable  # noqa: F401  (Theano's T.V
 
 from . import nnet  # noqa: E402,F401  (T.nnet.sigmoid, ...)
 from . import signal  # noqa: E402,F401
+from . import xlogx  # noqa: E402,F401  (Theano's T.xlogx.xlogx / xlogy0)
 from . import rewriting  # noqa: E402,F401  (registers the rewrites)
 from . import random, shared_randomstreams  # noqa: E402,F401  (registers the shared Generator constructor)

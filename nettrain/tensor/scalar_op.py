@@ -514,4 +514,22 @@ class Cast(ScalarOp):
         return [None]  # to an integer: grad() makes this a zero gradient
 
 
-__all__ = [n for n, v in list(globals().items()) if isinstance(v, type) and issubclass(v, ScalarOp)]
+def upcast(dtype, *dtypes):
+    """The dtype of a result computed from values of ``dtype`` and ``dtypes`` (NumPy's promotion).
+
+    Examples
+    --------
+    >>> upcast("int8", "float32")
+    'float32'
+    >>> upcast("int32", "float32")
+    'float64'
+    """
+    for d in (dtype,) + dtypes:
+        try:
+            np.dtype(d)
+        except TypeError:
+            raise TypeError("upcast: %r is not a dtype" % (d,)) from None
+    return np.result_type(*[np.dtype(d) for d in (dtype,) + dtypes]).name
+
+
+__all__ = [n for n, v in list(globals().items()) if isinstance(v, type) and issubclass(v, ScalarOp)] + ["upcast"]

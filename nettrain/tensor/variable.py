@@ -7,6 +7,10 @@ methods because those modules import this one.
 import numpy as np
 
 from ..graph.basic import Constant, SharedVariable, Variable
+from . import scalar_op as _ps
+
+#: ops whose results refuse ``bool()`` (so ``a < b < c`` is caught, not silently wrong)
+_COMPARISONS = (_ps.LT, _ps.GT, _ps.LE, _ps.GE, _ps.EQ, _ps.NEQ)
 
 
 class _TensorOps:
@@ -158,10 +162,18 @@ class _TensorOps:
     __hash__ = object.__hash__
 
     def __bool__(self):
-        raise TypeError(
-            "a symbolic variable has no truth value; use nettrain.tensor.switch / ifelse for conditions "
-            "and T.eq / T.neq for comparisons"
-        )
+        """True, as in Theano (``if not W:`` tests for None), except for a comparison's result.
+
+        ``a < b < c`` is Python's ``(a < b) and (b < c)``: it asks for the truth
+        value of ``a < b``, which is only known at run time, so that raises.
+        """
+        node = self.owner
+        if node is not None and isinstance(getattr(node.op, "scalar_op", None), _COMPARISONS):
+            raise TypeError(
+                "a symbolic variable has no truth value; use nettrain.tensor.switch / ifelse for conditions "
+                "and T.eq / T.neq for comparisons"
+            )
+        return True
 
     def __len__(self):
         n = self.type.shape[0] if self.type.ndim else None

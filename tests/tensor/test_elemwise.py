@@ -276,7 +276,7 @@ def test_dimshuffle_errors_are_clear():
         T.transpose(m, (0, 0))
 
 
-def test_comparison_chains_build_bool_graphs_and_variables_have_no_truth_value():
+def test_comparison_chains_build_bool_graphs_and_comparisons_have_no_truth_value():
     x = T.dvector("x")
     within = (x > 0) & (x < 1)
     np.testing.assert_array_equal(_run([x], within, np.array([-1.0, 0.5, 2.0])), [False, True, False])

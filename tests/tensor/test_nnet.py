@@ -93,7 +93,7 @@ def test_softmax_of_rows_of_plus_minus_1000_is_finite():
 def test_softmax_works_on_vectors_and_3d_tensors():
     v = RNG.normal(size=(5,))
     x = T.dvector("x")
-    out = softmax(x)
+    out = softmax(x, axis=-1)
     assert out.type.ndim == 1
     np.testing.assert_allclose(out.eval({x: v}), _np_softmax(v))
     t = T.dtensor3("t")
@@ -263,3 +263,17 @@ def test_relu_of_numpy_data_is_numpy_data_as_in_theano():
     assert isinstance(out, np.ndarray) and out.dtype == np.float32
     np.testing.assert_array_equal(out, [0.0, 0.5])
     np.testing.assert_allclose(T.nnet.relu(a, alpha=0.1), [-0.2, 0.5], rtol=1e-6)
+
+
+def test_softmax_of_a_vector_without_axis_is_a_row_as_in_theano():
+    # DeepLearningTutorials' rnnslu indexes the scanned softmax of a vector as s[:, 0, :]
+    v = RNG.normal(size=(5,))
+    x = T.dvector("x")
+    for fn in (softmax, log_softmax):
+        out = fn(x)
+        assert out.type.ndim == 2 and out.type.shape[0] == 1
+    np.testing.assert_allclose(softmax(x).eval({x: v}), _np_softmax(v)[None, :])
+    np.testing.assert_allclose(log_softmax(x).eval({x: v}), np.log(_np_softmax(v))[None, :])
+    m = T.dmatrix("m")
+    assert softmax(m).type.ndim == 2 and softmax(T.dtensor3("t")).type.ndim == 3
+

@@ -171,13 +171,13 @@ class LogSoftmax(Op):
         return [ev - _sum(exp(self(inputs[0])) * ev, axis=self.axis, keepdims=True)]
 
 
-def softmax(x, axis=-1):
+def softmax(x, axis=None):
     """Softmax along ``axis`` (the last by default), stable for large inputs.
 
-    Unlike Theano, a vector input gives a vector (Theano returned a 1-row
-    matrix).  For ``log(softmax(x))`` write ``log_softmax(x)``: the literal
-    form is not yet rewritten into the stable one and gives ``-inf`` where
-    the softmax underflows.
+    As in Theano 1.0, ``softmax(vector)`` without an ``axis`` is a 1-row
+    matrix (programs index it as ``s[:, 0, :]`` after a scan); give
+    ``axis=-1`` for a vector result.  ``log(softmax(x))`` is rewritten into
+    the stable ``log_softmax(x)``.
 
     Examples
     --------
@@ -186,12 +186,23 @@ def softmax(x, axis=-1):
     >>> T.nnet.softmax(x).eval({x: [[1000., -1000.]]})
     array([[1., 0.]])
     """
-    x = _float_input(x, "softmax")
-    return Softmax(_norm_axis(axis, x.type.ndim))(x)
+    x = _theano_row(_float_input(x, "softmax"), axis)
+    return Softmax(_norm_axis(-1 if axis is None else axis, x.type.ndim))(x)
 
 
-def log_softmax(x, axis=-1):
-    """``log(softmax(x))`` along ``axis``, computed stably (finite for any finite input).
+def _theano_row(x, axis):
+    """Theano 1.0's rule: with no axis given, a vector is softmaxed as a 1-row matrix."""
+    if axis is None and x.type.ndim == 1:
+        from ..elemwise import DimShuffle
+
+        return DimShuffle(x.type.broadcastable, ("x", 0))(x)
+    return x
+
+
+def log_softmax(x, axis=None):
+    """``log(softmax(x))`` along ``axis`` (the last by default), computed stably (finite for any finite input).
+
+    A vector without an ``axis`` gives a 1-row matrix, as ``softmax`` (Theano 1.0).
 
     Examples
     --------
@@ -200,8 +211,8 @@ def log_softmax(x, axis=-1):
     >>> T.nnet.log_softmax(x).eval({x: [[1000., -1000.]]})
     array([[    0., -2000.]])
     """
-    x = _float_input(x, "log_softmax")
-    return LogSoftmax(_norm_axis(axis, x.type.ndim))(x)
+    x = _theano_row(_float_input(x, "log_softmax"), axis)
+    return LogSoftmax(_norm_axis(-1 if axis is None else axis, x.type.ndim))(x)
 
 
 logsoftmax = log_softmax

@@ -1,3 +1,3 @@
 """Tensor rewrites, registered by phase (see ``nettrain/graph/rewriting.py``)."""
 
-from . import basic, blas, canonicalize, fusion, nnet, shape, specialize, stabilize  # noqa: F401
+from . import basic, blas, canonicalize, fusion, nnet, shape, sigmoid, specialize, stabilize  # noqa: F401

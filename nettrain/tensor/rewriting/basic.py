@@ -141,6 +141,33 @@ def local_useless_fill(fgraph, node):
 
 
 @node_rewriter([Elemwise], tags=_CHEAP)
+def local_fill_sink(fgraph, node):
+    """f(fill(a, b), c) -> f(b, c) when c alone gives the output's shape (the fill was only a broadcast)"""
+    if isinstance(node.op.scalar_op, ps.Second):
+        return None
+    out = node.outputs[0]
+    new_inputs = list(node.inputs)
+    for k, i in enumerate(node.inputs):
+        fill = producer(i, ps.Second)
+        if fill is not None and fill.inputs[1].type.dtype == i.type.dtype:
+            new_inputs[k] = fill.inputs[1]
+    if all(n is i for n, i in zip(new_inputs, node.inputs)):
+        return None
+    if any(n is not i and n.type.ndim < i.type.ndim for n, i in zip(new_inputs, node.inputs)):
+        return None  # the rank came from the fill: keep it
+    new = node.op(*new_inputs)
+    if len(node.outputs) != 1 or new.type.broadcastable != out.type.broadcastable:
+        return None
+    return [fit_to(new, out)]
+
+
+@node_rewriter([Elemwise], phase="stabilize", tags=_CHEAP + ("stabilize",))
+def local_fill_sink_after_stabilize(fgraph, node):
+    """f(fill(a, b), c) -> f(b, c) again for the fills stabilizing rewrites make (p * (1/p) -> fill(p, 1))"""
+    return local_fill_sink(fgraph, node)
+
+
+@node_rewriter([Elemwise], tags=_CHEAP)
 def local_switch_constant_condition(fgraph, node):
     """switch(True, a, b) -> a; switch(False, a, b) -> b; switch(c, a, a) -> a"""
     if not isinstance(node.op.scalar_op, ps.Switch):

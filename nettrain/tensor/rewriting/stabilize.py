@@ -9,6 +9,7 @@ from ...graph.rewriting import node_rewriter
 from .. import scalar_op as ps
 from ..elemwise import DimShuffle, Elemwise
 from ..reduction import CAReduce, _expand
+from .sigmoid import as_sigmoid, build_signed, logsumexp_of, one_plus_exp, sum_of_exps
 from .utils import fit_to, is_constant, producer
 
 _TAGS = ("fast_run", "fast_compile", "stabilize")
@@ -31,32 +32,55 @@ def _one_plus(var):
     return rest[0] if len(rest) == 1 else add(*rest)
 
 
-def _one_minus(var):
-    """If ``var`` is ``1 - x``, return ``x``."""
-    node = producer(var, ps.Sub)
-    if node is not None and is_constant(node.inputs[0], 1):
-        return node.inputs[1]
-    return None
-
-
 @node_rewriter([Elemwise], phase="stabilize", tags=_TAGS)
 def local_log_sigmoid_to_softplus(fgraph, node):
-    """log(sigmoid(x)) -> -softplus(-x); log(1 - sigmoid(x)) -> -softplus(x)"""
+    """log(sigmoid(x)) -> -softplus(-x); log(1 - sigmoid(x)) -> -softplus(x) (sigmoid in any spelling)"""
     if not isinstance(node.op.scalar_op, ps.Log):
+        return None
+    s = as_sigmoid(fgraph, node.inputs[0])
+    if s is None:
         return None
     from ..math import neg, softplus
 
-    out = node.outputs[0]
-    arg = node.inputs[0]
-    sig = producer(arg, ps.Sigmoid)
-    if sig is not None:
-        return [fit_to(neg(softplus(neg(sig.inputs[0]))), out)]
-    inner = _one_minus(arg)
-    if inner is not None:
-        sig = producer(inner, ps.Sigmoid)
-        if sig is not None:
-            return [fit_to(neg(softplus(sig.inputs[0])), out, [arg])]
-    return None
+    base, sign = s
+    return [fit_to(neg(softplus(build_signed(base, -sign))), node.outputs[0], [node.inputs[0]])]
+
+
+@node_rewriter([Elemwise], phase="stabilize", tags=_TAGS)
+def local_log_one_plus_exp_to_softplus(fgraph, node):
+    """log(1 + exp(x)) -> softplus(x); log1p(exp(x)) -> softplus(x)"""
+    sop = node.op.scalar_op
+    x = None
+    if isinstance(sop, ps.Log):
+        x = one_plus_exp(node.inputs[0])
+    elif isinstance(sop, ps.Log1p):
+        e = producer(node.inputs[0], ps.Exp)
+        x = e.inputs[0] if e is not None else None
+    if x is None or x.type.dtype != node.outputs[0].type.dtype:
+        return None
+    from ..math import softplus
+
+    return [fit_to(softplus(x), node.outputs[0], [node.inputs[0]])]
+
+
+@node_rewriter([Elemwise], phase="stabilize", tags=_TAGS)
+def local_log_sum_of_exps_to_logaddexp(fgraph, node):
+    """log(exp(a) + exp(b) + ...) -> max + log(sum(exp(a_i - max))) (a - b shifted, never overflowing)"""
+    if not isinstance(node.op.scalar_op, ps.Log):
+        return None
+    args = sum_of_exps(node.inputs[0])
+    if args is None or any(a.type.dtype != node.outputs[0].type.dtype for a in args) or _shifted_by_switch(args):
+        return None
+    return [fit_to(logsumexp_of(args), node.outputs[0], [node.inputs[0]])]
+
+
+def _shifted_by_switch(args):
+    """True when every ``a_i`` is ``x_i - m`` with one ``m = switch(isinf(max), 0, max)``: this rule's own output."""
+    subs = [producer(a, ps.Sub) for a in args]
+    if any(n is None for n in subs):
+        return False
+    m = subs[0].inputs[1]
+    return all(n.inputs[1] is m for n in subs) and producer(m, ps.Switch) is not None
 
 
 @node_rewriter([Elemwise], phase="stabilize", tags=_TAGS)

@@ -76,7 +76,10 @@ def test_softmax_and_log_softmax_of_rows_match_python_linker():
 
 def test_softmax_along_any_axis_of_3d_and_1d_tensors():
     x, v = T.ftensor3("x"), T.dvector("v")
-    f = Pair([x, v], [Softmax(1)(x), LogSoftmax(0)(x), Softmax(2)(x), T.nnet.softmax(v), T.nnet.log_softmax(v)])
+    f = Pair(
+        [x, v],
+        [Softmax(1)(x), LogSoftmax(0)(x), Softmax(2)(x), T.nnet.softmax(v, axis=-1), T.nnet.log_softmax(v, axis=-1)],
+    )
     a = (RNG.standard_normal((4, 19, 3)) * 4).astype("float32")
     a[1, :, 2] = np.nan
     vv = RNG.standard_normal(23)

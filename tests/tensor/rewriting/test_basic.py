@@ -178,6 +178,22 @@ def test_fill_that_broadcasts_a_row_is_kept():
     assert _ops(f) == ["Second"]
 
 
+def test_fill_inside_an_elementwise_op_whose_other_input_has_the_shape_is_dropped():
+    # what grad makes of 0.01 * (w ** 2).sum(): fill(w ** 2, 0.01) * 2 * w
+    w = T.dvector("w")
+    wv = RNG.normal(size=4)
+    f = _check([w], T.fill(T.sqr(w), 0.01) * 2 * w, [wv], 0.02 * wv)
+    assert "Second" not in _ops(f) and "Sqr" not in _ops(f)
+    assert _fired(f).get("local_fill_sink", 0) >= 1
+
+
+def test_fill_inside_an_elementwise_op_that_gives_the_shape_is_kept():
+    x, r = T.dmatrix("x"), T.drow("r")
+    xv, rv = RNG.normal(size=(2, 3)), RNG.normal(size=(1, 3))
+    f = _check([x, r], T.fill(x, 2.0) * r, [xv, rv], np.broadcast_to(2 * rv, (2, 3)))
+    assert f(xv, rv).shape == (2, 3)
+
+
 @pytest.mark.parametrize("cond, pick", [(1, 0), (True, 0), (0, 1), (False, 1)])
 def test_switch_on_a_constant_condition_picks_a_branch(cond, pick):
     x = T.dvector("x")

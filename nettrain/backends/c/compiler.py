@@ -61,9 +61,18 @@ def _remembered(what, path, probe):
         with open(tmp, "w") as fh:
             json.dump({"probe": ident, "value": value}, fh)
         os.replace(tmp, f)
+    except OSError:  # a full or read-only cache: the probe runs again next time; leave no partial file
+        _remove_quietly(tmp if "tmp" in locals() else None)
+    return value
+
+
+def _remove_quietly(path):
+    if path is None:
+        return
+    try:
+        os.remove(path)
     except OSError:
         pass
-    return value
 
 
 @functools.lru_cache(maxsize=None)
@@ -182,6 +191,7 @@ def _ffi_for(cdef):
         make_py_source(ffi, name, tmp)
         os.replace(tmp, paths[0])  # atomic: readers see a whole module or none
     except Exception:  # noqa: BLE001 - an older cffi or a read-only cache: the parsed FFI works as well
+        _remove_quietly(tmp if "tmp" in locals() else None)
         return ffi
     # the same kind of FFI in the first process as in later ones
     return _load_ffi_module(name, paths[:1]) or ffi

@@ -19,7 +19,6 @@ cannot be built (no compiler, no ``Python.h``), :func:`load` returns None and
 everything runs the Python way.
 """
 
-import functools
 import importlib.machinery
 import importlib.util
 import os
@@ -70,28 +69,37 @@ def load():
     return _load(config.cxx)
 
 
-@functools.lru_cache(maxsize=None)
+_LOADED = {}
+
+
 def _load(cxx):
+    """The extension for compiler ``cxx`` (built once per process; a full cache is retried next time)."""
+    if cxx in _LOADED:
+        return _LOADED[cxx]
+    from .cache import CacheWriteError
     from .compiler import CompileError, available
 
-    if not cxx or not available():
-        return None
-    if not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")):
-        return None
-    from .cache import get_or_build
+    mod = None
+    if cxx and available() and os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")):
+        from .cache import get_or_build
 
-    with open(_SOURCE) as f:
-        source = f.read()
-    try:
-        path = get_or_build(source, ExtBuilder)
-        loader = importlib.machinery.ExtensionFileLoader("_ntfast", path)
-        spec = importlib.util.spec_from_file_location("_ntfast", path, loader=loader)
-        mod = importlib.util.module_from_spec(spec)
-        loader.exec_module(mod)
-    except (CompileError, ImportError, OSError) as e:
-        warnings.warn("nettrain's C call path could not be built; calls take the Python path.\n%s" % e,
-                      RuntimeWarning)  # fmt: skip
-        return None
+        with open(_SOURCE) as f:
+            source = f.read()
+        try:
+            path = get_or_build(source, ExtBuilder)
+            loader = importlib.machinery.ExtensionFileLoader("_ntfast", path)
+            spec = importlib.util.spec_from_file_location("_ntfast", path, loader=loader)
+            mod = importlib.util.module_from_spec(spec)
+            loader.exec_module(mod)
+        except CacheWriteError:
+            # the compile cache's full-disk policy (one CompileCacheWarning from the linker) covers this; calls
+            # take the Python path until the cache can be written again
+            return None
+        except (CompileError, ImportError, OSError) as e:
+            warnings.warn("nettrain's C call path could not be built; calls take the Python path.\n%s" % e,
+                          RuntimeWarning)  # fmt: skip
+            mod = None
+    _LOADED[cxx] = mod
     return mod
 
 

@@ -388,8 +388,11 @@ def test_ctrl_c_at_early_moments_never_lets_the_run_finish(recipe, tmp_path):
     children = []
     for i, delay in enumerate(delays):
         args = ["train", recipe, "--out", str(tmp_path / ("run%d" % i)), "--epochs", "3000", "--no-progress"]
+        # as from a terminal: SIGINT at its default (pytest-xdist workers ignore it, and children inherit that; a
+        # process started with SIGINT ignored cannot see one before nettrain's first line runs)
         child = subprocess.Popen([sys.executable, "-c", READY_THEN_TRAIN, *args], env=env(), stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)  # fmt: skip
+                                 stderr=subprocess.PIPE, text=True,
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
         children.append((delay, child))
 
     def interrupt(child, delay):  # one thread per child, so that each moment counts from its own "ready"

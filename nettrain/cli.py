@@ -277,6 +277,13 @@ def _train_paths(args, name):
     return out, ckpt
 
 
+def train_flags(args):
+    """``nettrain train``'s config overrides: its own flags (``--epochs``, ``--profile``, ...), then ``--set``."""
+    flags = [(k, getattr(args, k)) for k in ("epochs", "batch_size", "lr", "seed") if getattr(args, k) is not None]
+    flags += [("profile", True)] if args.profile else []
+    return flags + list(args.set)
+
+
 def cmd_train(args):
     """``nettrain train``: resolve the config, build the recipe, train, evaluate on the test split."""
     from . import sigint
@@ -315,9 +322,7 @@ def _train(args):
         recipe = load_recipe(args.recipe)
         out, ckpt_path = _train_paths(args, recipe.name)
         ckpt = load_checkpoint(ckpt_path) if ckpt_path else None
-        flags = [(k, getattr(args, k)) for k in ("epochs", "batch_size", "lr", "seed") if getattr(args, k) is not None]
-        flags += [("profile", True)] if args.profile else []
-        config = resolve_config(recipe.config, flags + list(args.set), base=ckpt.config if ckpt else None)
+        config = resolve_config(recipe.config, train_flags(args), base=ckpt.config if ckpt else None)
         trainer = Trainer.from_recipe(recipe, config, out_dir=out, progress=False if args.no_progress else None)
         _check_writable(out)  # after every other check, so a failed command leaves no empty directory
         print("%s %s -> %s" % ("resuming" if ckpt else "training", recipe.name, out), flush=True)

@@ -23,6 +23,8 @@ def _fail_status(exc):
     from .cli import _UsageError
     from .train import ConfigError, RecipeError
 
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
     return 2 if isinstance(exc, (_UsageError, RecipeError, ConfigError)) else 1
 
 
@@ -43,8 +45,9 @@ def _setup(args, out, ckpt_path):
 
     recipe = load_recipe(args.recipe)
     ckpt = load_checkpoint(ckpt_path) if ckpt_path else None
-    flags = [(k, getattr(args, k)) for k in ("epochs", "batch_size", "lr", "seed") if getattr(args, k) is not None]
-    config = resolve_config(recipe.config, flags + list(args.set), base=ckpt.config if ckpt else None)
+    from .cli import train_flags
+
+    config = resolve_config(recipe.config, train_flags(args), base=ckpt.config if ckpt else None)
     trainer = DistributedTrainer.from_recipe(recipe, config, out_dir=out, progress=False if args.no_progress else None)
     if ckpt is not None:  # here, so that a checkpoint that does not fit stops every rank cleanly
         trainer.load_checkpoint(ckpt)
@@ -53,7 +56,7 @@ def _setup(args, out, ckpt_path):
 
 def _agree(comm, exc):
     """Every rank's outcome of a setup phase: None if all succeeded, else ``(status, message)`` to report."""
-    mine = None if exc is None else (_fail_status(exc), str(exc))
+    mine = None if exc is None else (_fail_status(exc), str(exc) or "interrupted")
     everyone = comm.allgather(mine)
     failed = [(r, f) for r, f in enumerate(everyone) if f is not None]
     if not failed:
@@ -79,16 +82,16 @@ def cmd_train_mpi(args):
     if root:
         try:
             decided = _setup_root(args)
-        except Exception as e:  # reported below, after the other ranks learn of it
+        except (Exception, KeyboardInterrupt) as e:  # reported below, after the other ranks learn of it
             exc = e
-    decided = comm.bcast((decided, None if exc is None else (_fail_status(exc), str(exc))), root=0)
+    decided = comm.bcast((decided, None if exc is None else (_fail_status(exc), str(exc) or "interrupted")), root=0)
     if decided[1] is not None:
         return _error("train", decided[1][1], decided[1][0]) if root else decided[1][0]
     out, ckpt_path = decided[0]
     exc = None
     try:
         recipe, trainer, ckpt = _setup(args, out, ckpt_path)
-    except Exception as e:
+    except (Exception, KeyboardInterrupt) as e:  # a Ctrl-C too: every rank must reach the agreement below
         exc = e
     failure = _agree(comm, exc)
     if failure is None and root:  # last, so that a failed command leaves no empty directory
@@ -102,8 +105,11 @@ def cmd_train_mpi(args):
     if failure is not None:
         return _error("train", failure[1], failure[0]) if root else failure[0]
     if root:
+        from .train.inspection import model_summary
+
         print("%s %s on %d processes (%s) -> %s" % ("resuming" if ckpt else "training", recipe.name, comm.size,
                                                    comm.name, out), flush=True)  # fmt: skip
+        print(model_summary(trainer), flush=True)
     if ckpt is not None and trainer.epoch >= trainer.epochs:
         trainer.message("nothing to train: %d of %d epochs done (raise --epochs to train more)"
                         % (trainer.epoch, trainer.epochs))
@@ -112,9 +118,11 @@ def cmd_train_mpi(args):
     except NonFiniteLossError as e:  # raised on every rank at the same batch (the loss is reduced)
         return _error("train", e, 1) if root else 1
     except BaseException as e:  # one rank's failure: end every rank now
+        from .compile.nanguardmode import NanGuardError
+
         status = 130 if isinstance(e, KeyboardInterrupt) else _fail_status(e)
         text = "interrupted" if isinstance(e, KeyboardInterrupt) else "%s: %s" % (type(e).__name__, e)
-        if not isinstance(e, (KeyboardInterrupt, SystemExit)):
+        if not isinstance(e, (KeyboardInterrupt, SystemExit, NanGuardError)):  # NanGuardError's message is the story
             import traceback
 
             traceback.print_exc(file=sys.stderr)

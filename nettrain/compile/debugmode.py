@@ -76,7 +76,10 @@ class DebugMode(Mode):
         self.atol, self.rtol = atol, rtol
 
     def node_wrapper(self, fgraph, linker):
-        return NodeChecker(self, getattr(linker, "name", "?")).wrap
+        from ..scan_module.op import scans_checked_by
+
+        # a scan's steps are checked too (compiled under this mode unless the scan named its own)
+        return scans_checked_by(self, NodeChecker(self, getattr(linker, "name", "?")).wrap)
 
     def wrap_run(self, function, run):
         if not self.check_rewrites:

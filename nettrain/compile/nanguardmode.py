@@ -63,7 +63,10 @@ class NanGuardMode(Mode):
                              "nothing; use a plain Mode")  # fmt: skip
 
     def node_wrapper(self, fgraph, linker):
-        return Guard(self.nan_is_error, self.inf_is_error, self.big_is_error).wrap
+        from ..scan_module.op import scans_checked_by
+
+        # a scan's steps are guarded too (compiled under this mode unless the scan named its own)
+        return scans_checked_by(self, Guard(self.nan_is_error, self.inf_is_error, self.big_is_error).wrap)
 
     def __repr__(self):
         return "NanGuardMode(nan_is_error=%r, inf_is_error=%r, big_is_error=%r, linker=%r, optimizer=%r)" % (

@@ -13,8 +13,11 @@ The inner function takes, in Theano's order, the sequence slices (one per
 sequence tap), the previous states (one per state tap) and the
 non-sequences, and returns the new states then the other outputs (then the
 ``until`` condition).  It is rewritten and compiled once, with the mode given
-to ``scan`` (the outer function's mode by default), and called once per step.
+to ``scan`` (``config.mode`` by default; while a checking mode, NanGuardMode or DebugMode,
+runs the Scan node, that mode, so every node of every step is checked), and called once per step.
 """
+
+import contextlib
 
 import numpy as np
 
@@ -63,6 +66,58 @@ def _compile(inputs, outputs, mode):
     return function(inputs, outputs, mode=mode, on_unused_input="ignore")
 
 
+#: the checking mode (NanGuardMode, DebugMode) of the function now running a Scan node: a scan that named no mode
+#: of its own compiles its steps with it, so that every node of every step is checked too
+_CHECKING = [None]
+
+
+@contextlib.contextmanager
+def checked_by(mode):
+    """Run Scan nodes inside this block with their steps compiled under ``mode`` (unless a scan named a mode)."""
+    old = _CHECKING[0]
+    _CHECKING[0] = mode
+    try:
+        yield
+    finally:
+        _CHECKING[0] = old
+
+
+def checking_mode():
+    """The mode set by :func:`checked_by`, or None."""
+    return _CHECKING[0]
+
+
+def scans_checked_by(mode, wrap):
+    """``wrap(step, runner)`` for a checking mode, running Scan and ScanGrad nodes under :func:`checked_by`."""
+
+    def wrapper(step, runner):
+        run = wrap(step, runner)
+        if not isinstance(step.node.op, (Scan, ScanGrad)):
+            return run
+
+        def checked(node, args, outs):
+            with checked_by(mode):
+                run(node, args, outs)
+
+        return checked
+
+    return wrapper
+
+
+def _step_function(holder, inputs, outputs, own_mode):
+    """The compiled step of ``holder`` (a Scan or ScanGrad), under a checking mode when one is running it."""
+    mode = checking_mode() if own_mode is None else None
+    if mode is None:
+        if holder._fn is None:
+            holder._fn = _compile(inputs, outputs, own_mode)
+        return holder._fn
+    cache = holder.__dict__.setdefault("_checked_fns", {})
+    entry = cache.get(id(mode))
+    if entry is None:  # the mode is kept with its function: its id stays unique while cached
+        entry = cache[id(mode)] = (mode, _compile(inputs, outputs, mode))
+    return entry[1]
+
+
 class Scan(Op):
     """A loop; see the module docstring for the input/output layout."""
 
@@ -82,6 +137,7 @@ class Scan(Op):
     def __getstate__(self):
         d = dict(self.__dict__)
         d["_fn"] = None
+        d.pop("_checked_fns", None)
         return d
 
     def __setstate__(self, d):
@@ -89,9 +145,7 @@ class Scan(Op):
         self._key = (self.info.key(), id(self))
 
     def fn(self):
-        if self._fn is None:
-            self._fn = _compile(self.inner_inputs, self.inner_outputs, self.mode)
-        return self._fn
+        return _step_function(self, self.inner_inputs, self.inner_outputs, self.mode)
 
     def make_node(self, n_steps, *outer):
         from ..tensor.basic import as_tensor_variable, cast
@@ -310,6 +364,7 @@ class ScanGrad(Op):
     def __getstate__(self):
         d = dict(self.__dict__)
         d["_fn"] = None
+        d.pop("_checked_fns", None)
         d.pop("_vjp_graph", None)  # rebuilt on demand
         return d
 
@@ -346,10 +401,8 @@ class ScanGrad(Op):
 
     def _vjp_fn(self):
         """Compile ``(step inputs, cotangents of step outputs) -> gradients of the step inputs``."""
-        if self._fn is None:
-            g = self.vjp_graph()
-            self._fn = _compile(g[0], g[1], self.scan.mode) if g is not None else None
-        return self._fn
+        g = self.vjp_graph()
+        return _step_function(self, g[0], g[1], self.scan.mode) if g is not None else None
 
     def make_node(self, *args):
         info = self.scan.info

@@ -509,9 +509,11 @@ class Trainer:
         result = {"test": None}
         previous = self._install_sigint()
         if sigint.pending():  # a Ctrl-C before this point (``nettrain train`` catches it from its start)
-            self._interrupted = True
-        # a finished run resumed without more epochs: report its test results again, but log them only once
-        finished = resume is not None and self.epoch >= self.epochs and \
+            self._early_interrupt()
+        # a finished run resumed without more epochs (its checkpoint loaded here or by the caller): report its
+        # test results again, but log them only once
+        resumed = resume is not None or self.resumed_from is not None
+        finished = resumed and self.epoch >= self.epochs and \
             getattr(self, "_resumed_status", None) in ("completed", "stopped")
         if resume is not None and self.epoch >= self.epochs:
             self.message("nothing to train: %d of %d epochs done (raise --epochs to train more)"
@@ -541,6 +543,10 @@ class Trainer:
             self._call("close")
         result.update(status=self.status, history=self.history, checkpoint=self.last_checkpoint)
         return result
+
+    def _early_interrupt(self):
+        """A Ctrl-C arrived before ``fit`` installed its handler: stop before the first batch."""
+        self._interrupted = True
 
     def _install_sigint(self):
         if threading.current_thread() is not threading.main_thread():

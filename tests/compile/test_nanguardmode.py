@@ -105,3 +105,28 @@ def test_device_arrays_are_checked_on_the_device():
             f(np.full((64, 32), 0.01, np.float32))  # 64x64 results: 16 KB each
         # no tensor is copied back for the checks: only one-byte flags, 3 per checked value
         assert 0 < rt.counters["dtoh_bytes"] <= 3 * 8
+
+
+def _clipped_scan(mode=None):
+    x, W, h0 = T.dvector("x"), T.dmatrix("W"), T.dvector("h0")
+
+    def step(v, h, W):
+        return T.minimum(T.dot(W, h) * v, 1.0)  # the dot is above 1e10 at step 0; the clipped output is not
+
+    s, _ = theano.scan(step, sequences=x, outputs_info=h0, non_sequences=W, mode=mode)
+    args = (np.ones(5), np.full((3, 3), 1e3), np.array([1.0, 1.0, 1e7]))
+    return [x, W, h0], s, args
+
+
+@pytest.mark.parametrize("linker", ["py", "c"])
+def test_the_nodes_inside_a_scan_step_are_guarded(linker):
+    if linker == "c" and not c_linker.usable():
+        pytest.skip("needs a C compiler")
+    # the scan's own mode, and (with no mode of its own) the mode of the function that runs it
+    for scan_mode, fn_mode in ((NanGuardMode(), theano.Mode(linker=linker)), (None, NanGuardMode(linker=linker))):
+        ins, s, args = _clipped_scan(scan_mode)
+        f = theano.function(ins, s, mode=fn_mode)
+        with pytest.raises(NanGuardError, match="above 1e\\+10 in magnitude in output 0 of Dot"):
+            f(*args)
+    ins, s, args = _clipped_scan()  # unguarded: the clipped result
+    np.testing.assert_array_equal(theano.function(ins, s, mode=theano.Mode(linker=linker))(*args)[-1], [1.0, 1.0, 1.0])

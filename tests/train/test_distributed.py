@@ -373,3 +373,33 @@ def test_batch_norm_statistics_stay_per_rank_unless_averaged(tmp_path):
     proc = _ok(subprocess.run(mpiexec_command(2) + [sys.executable, str(script)], capture_output=True, text=True,
                               timeout=120, env=_env()))  # fmt: skip
     assert "average=False equal=False" in proc.stdout and "average=True equal=True" in proc.stdout
+
+
+_EARLY_CTRL_C = """
+import sys
+import numpy as np
+from nettrain import layers as L, losses, sigint
+from nettrain.optimizers import SGD
+from nettrain.train.distributed import DistributedTrainer, world
+comm = world()
+rng = np.random.default_rng(0)
+x = rng.normal(size=(64, 3)).astype("float32"); y = (x.sum(1) > 0).astype("int32")
+t = DistributedTrainer(L.Dense(2, seed=0), losses.categorical_crossentropy, SGD(0.5), (x, y), epochs=3,
+                       batch_size=16, verbose=False, comm=comm, out_dir=sys.argv[1])
+previous = sigint.catch()
+if comm.rank == 0:
+    sigint._state["pending"] = True  # a Ctrl-C that reached rank 0 only, before fit installed its handler
+r = t.fit()
+print("rank", comm.rank, r["status"], "step", t.step, flush=True)
+"""
+
+
+@mpi
+def test_a_ctrl_c_on_one_rank_before_fit_stops_every_rank_together(tmp_path):
+    # the ranks must agree on the stop: a rank leaving the batch loop alone would hang the others' collectives
+    proc = subprocess.run(mpiexec_command(2) + [sys.executable, "-c", _EARLY_CTRL_C, str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=90, env=_env())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = sorted(line for line in proc.stdout.splitlines() if line.startswith("rank"))
+    assert [line.split()[:3] for line in lines] == [["rank", "0", "interrupted"], ["rank", "1", "interrupted"]]
+    assert len({line.split()[-1] for line in lines}) == 1  # stopped at the same step

@@ -155,11 +155,15 @@ def _loop_function(inputs, outputs, mode):
     from ...compile.mode import Mode, get_mode
     from .linker import with_trampolines
 
-    if mode is not None and get_mode(mode).linker not in ("c", "auto"):
-        raise Unsupported("the scan asked for the %r linker" % get_mode(mode).linker)
-    with with_trampolines():
-        return function(inputs, outputs, mode=Mode(linker="c", optimizer=get_mode(mode).optimizer),
-                        on_unused_input="ignore")  # fmt: skip
+    m = get_mode(mode)
+    if mode is not None and m.linker not in ("c", "auto"):
+        raise Unsupported("the scan asked for the %r linker" % m.linker)
+    if type(m).node_wrapper is not Mode.node_wrapper or type(m).wrap_run is not Mode.wrap_run:
+        # NanGuardMode, DebugMode: every node of every step must be checked, which the replayed plan cannot do
+        raise Unsupported("the scan's mode (%s) checks every node: its steps run through perform" % type(m).__name__)
+    with with_trampolines():  # profile=False: a profiled step function would not be replayable (config.profile)
+        return function(inputs, outputs, mode=Mode(linker="c", optimizer=m.optimizer), on_unused_input="ignore",
+                        profile=False)  # fmt: skip
 
 
 class Body:

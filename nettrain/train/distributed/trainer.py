@@ -246,6 +246,10 @@ class DistributedTrainer(Trainer):
             st["extra"] = dict(st["extra"] or {}, ranks=ranks[1:])
         return st
 
+    def _early_interrupt(self):
+        # every rank must agree to stop (at the first reduction), or the ranks' collectives stop matching
+        self._signal_pending = True
+
     def save_checkpoint(self, path, durable=None):
         """Rank 0 writes ``path``; every rank takes part (the random states are gathered)."""
         if self.rank == 0:

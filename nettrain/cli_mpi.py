@@ -70,13 +70,26 @@ def _agree(comm, exc):
 def cmd_train_mpi(args):
     """``nettrain train`` on every rank of an MPI job; returns the exit status (the same on every rank)."""
     from .cli import _error
-    from .train import NonFiniteLossError
     from .train.distributed import world
 
     try:
         comm = world()
     except RuntimeError as exc:
         return _error("train", exc, 2)
+    from .configdefaults import config
+
+    if config.blas_threads == 0:  # the default: the machine's cores are shared by the ranks on it
+        from .backends.threads import available_cores
+
+        with config.change_flags(blas_threads=max(1, available_cores() // comm.local_size())):
+            return _train_ranks(args, comm)
+    return _train_ranks(args, comm)
+
+
+def _train_ranks(args, comm):
+    from .cli import _error
+    from .train import NonFiniteLossError
+
     root = comm.rank == 0
     decided, exc = None, None
     if root:
@@ -107,8 +120,12 @@ def cmd_train_mpi(args):
     if root:
         from .train.inspection import model_summary
 
-        print("%s %s on %d processes (%s) -> %s" % ("resuming" if ckpt else "training", recipe.name, comm.size,
-                                                   comm.name, out), flush=True)  # fmt: skip
+        from .backends.threads import wanted_threads
+
+        n = wanted_threads()
+        print("%s %s on %d processes (%s, %d thread%s each) -> %s" % (
+            "resuming" if ckpt else "training", recipe.name, comm.size, comm.name, n, "s" if n > 1 else "", out),
+            flush=True)  # fmt: skip
         print(model_summary(trainer), flush=True)
     if ckpt is not None and trainer.epoch >= trainer.epochs:
         trainer.message("nothing to train: %d of %d epochs done (raise --epochs to train more)"

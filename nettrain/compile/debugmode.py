@@ -91,7 +91,7 @@ class DebugMode(Mode):
             run()
             checker.compare(snap)
 
-        for attr in ("library", "runtime"):
+        for attr in ("library", "runtime", "runners", "steps", "c_kernels"):
             if hasattr(run, attr):
                 setattr(debug_run, attr, getattr(run, attr))
         return debug_run

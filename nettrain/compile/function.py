@@ -569,6 +569,8 @@ class Function:
             "mode": m.mode,
             "name": m.name,
             "allow_input_downcast": m.allow_input_downcast,
+            "profile": self.profile is not None,  # a fresh profile (the counts are this process's)
+            "trust_input": self.trust_input,
         }
         return (_restore_function, (state,))
 
@@ -595,7 +597,8 @@ def _restore_function(state):
         s.variable = v
         specs2.append(s)
     return function(specs2, outputs, mode=state["mode"], updates=upd, no_default_updates=True, name=state["name"],
-                    allow_input_downcast=state["allow_input_downcast"], on_unused_input="ignore")  # fmt: skip
+                    allow_input_downcast=state["allow_input_downcast"], on_unused_input="ignore",
+                    profile=state.get("profile") or None, trust_input=state.get("trust_input", False))  # fmt: skip
 
 
 __all__ = ["function", "Function", "FunctionMaker", "In", "Out", "UnusedInputError"]

@@ -167,7 +167,7 @@ class ProfileStats:
             finally:
                 self.run_time += _perf() - t0
 
-        for attr in ("library", "runtime"):
+        for attr in ("library", "runtime", "runners", "steps", "c_kernels"):
             if hasattr(run, attr):
                 setattr(profiled_run, attr, getattr(run, attr))
         return profiled_run

@@ -290,3 +290,14 @@ def test_intermediate_results_are_freed_after_last_use():
     g(np.zeros(5))
     kept = [o for n in g.maker.fgraph.apply_nodes for o in n.outputs if o not in g.maker.fgraph.outputs]
     assert all(g.storage_map[v][0] is not None for v in kept)
+
+
+def test_pickled_function_keeps_profiling_and_trust_input():
+    x = T.dvector("x")
+    f = theano.function([x], x * 2, profile=True, trust_input=True)
+    g = pickle.loads(pickle.dumps(f))
+    assert g.trust_input and g.profile is not None and g.profile.calls == 0
+    np.testing.assert_array_equal(g(np.ones(2)), [2.0, 2.0])
+    assert g.profile.calls == 1
+    plain = pickle.loads(pickle.dumps(theano.function([x], x * 2)))
+    assert not plain.trust_input and plain.profile is None

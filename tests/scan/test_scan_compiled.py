@@ -195,3 +195,14 @@ def test_a_per_step_scalar_read_by_value_keeps_the_python_loop_and_stays_correct
     np.testing.assert_allclose(f(sv, hv, Wv), expect, rtol=1e-12)
     (r,) = _runners(f)
     assert r.compiled_calls == 0 and "by value" in r.broken
+
+
+def test_a_profiled_function_keeps_its_compiled_scan_loop():
+    x = T.dvector("x")
+    s, _ = theano.scan(lambda v, acc: acc * 0.5 + v, sequences=x, outputs_info=T.constant(0.0))
+    with theano.config.change_flags(profile=True):  # the steps' own function is not profiled: it is replayed
+        f = theano.function([x], s, mode=C, profile=True)
+    for _ in range(2):
+        np.testing.assert_allclose(f(np.ones(4)), [1.0, 1.5, 1.75, 1.875])
+    _all_compiled(f, 2)
+    assert f.profile.calls == 2

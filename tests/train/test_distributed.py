@@ -226,6 +226,11 @@ def test_two_ranks_follow_the_one_process_trajectory(recipe, tmp_path):
     assert len([f for f in os.listdir(tmp_path / "two") if f.startswith("events.out")]) == 1
     assert os.path.exists(tmp_path / "two" / "config.json")
     assert two.stdout.count("epoch 3/3") == 1 and "on 2 processes" in two.stdout
+    # the default thread count shares the machine's cores between the ranks on it
+    from nettrain.backends.threads import available_cores
+
+    n = max(1, available_cores() // 2)
+    assert "%d thread%s each" % (n, "s" if n > 1 else "") in two.stdout, two.stdout
 
 
 @mpi

@@ -79,6 +79,10 @@ class Communicator:
     def abort(self, status=1):
         raise NotImplementedError
 
+    def local_size(self):
+        """How many ranks share this rank's machine (they share its cores); 1 where unknown."""
+        return 1
+
     def on_host(self, buf, op):
         """Run ``op(buffer)`` on ``buf`` in place: a NumPy array directly, a device array through its
         device pointer when ``device_aware``, else through a host copy (one copy each way)."""

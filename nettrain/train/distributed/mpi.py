@@ -66,6 +66,16 @@ class MPICommunicator(Communicator):
         self.name = "mpi"
         self.device_aware = _cuda_aware(MPI)
 
+    def local_size(self):
+        """Ranks on this machine (MPI's shared-memory split of the communicator)."""
+        if self.size == 1:
+            return 1
+        local = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED)
+        try:
+            return local.Get_size()
+        finally:
+            local.Free()
+
     def allreduce_(self, buf):
         if self.size == 1:
             return buf

@@ -15,6 +15,7 @@ The same options as a single-process run, in three phases so that no failure lea
 """
 
 import sys
+import time
 
 __all__ = ["cmd_train_mpi"]
 
@@ -139,12 +140,15 @@ def _train_ranks(args, comm):
 
         status = 130 if isinstance(e, KeyboardInterrupt) else _fail_status(e)
         text = "interrupted" if isinstance(e, KeyboardInterrupt) else "%s: %s" % (type(e).__name__, e)
+        # the one-line message first: MPI_Abort may end the launcher before it forwards everything
+        print("nettrain train: error (rank %d of %d): %s" % (comm.rank, comm.size, text), file=sys.stderr, flush=True)
         if not isinstance(e, (KeyboardInterrupt, SystemExit, NanGuardError)):  # NanGuardError's message is the story
             import traceback
 
             traceback.print_exc(file=sys.stderr)
-        print("nettrain train: error (rank %d of %d): %s" % (comm.rank, comm.size, text), file=sys.stderr, flush=True)
+        sys.stderr.flush()
         sys.stdout.flush()
+        time.sleep(0.5)  # let the launcher forward this rank's output before the abort ends every process
         comm.abort(status)
         raise  # only reached by a communicator whose abort returns
     if result["status"] == "interrupted":

@@ -97,8 +97,9 @@ def gemm_par_source(t, it):
     accumulated in the same order whatever the thread count.  Bands hold at least
     ``NT_GEMM_BAND_MIN`` multiply-adds (and 16 rows): OpenBLAS computes products under
     ~1e6 multiply-adds with other kernels (its "small matrix" path), whose rounding differs,
-    and smaller bands would not pay for waking a thread anyway.  Used by Dot/Gemm and the
-    convolution kernels; inside a parallel region (never, today) the call stays whole.
+    and smaller bands would not pay for waking a thread anyway.  Used by Dot/Gemm (the
+    convolution kernels keep their GEMMs whole: split, they were slower); inside a parallel region
+    (never, today) the call stays whole.
     """
     return ("#ifdef _OPENMP\n#include <omp.h>\n#endif\n"
             "#ifndef NT_GEMM_BAND_MIN\n#define NT_GEMM_BAND_MIN 2097152.0  /* multiply-adds per band */\n#endif\n"

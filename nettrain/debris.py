@@ -81,6 +81,15 @@ def owner_gone(host, pid, mtime, now=None):
     return started is not None and started > mtime + 1.0
 
 
+def remove_if_orphaned(path, host, pid):
+    """Remove the temporary ``path`` of writer ``(host, pid)`` when that writer is gone; True when removed."""
+    try:
+        mtime = os.lstat(path).st_mtime
+    except OSError:
+        return False
+    return owner_gone(host, pid, mtime) and remove(path)
+
+
 def remove(path):
     """Remove a file or directory tree; False when it is already gone or cannot be removed."""
     try:

@@ -15,6 +15,22 @@ def register_linker(name, cls):
     _LINKERS[name] = cls
 
 
+#: ``compile_loop_step(inputs, outputs, mode) -> (function, None) or (None, why not)``: lent by
+#: ``nettrain.compile`` at its import (backends sit below it: DESIGN.md §2), used by the C backend's
+#: compiled scan loops to build their step functions
+_LOOP_STEP = [None]
+
+
+def register_loop_step_compiler(fn):
+    """Set the function that compiles the step of a loop for the compiled-loop runners (see ``_LOOP_STEP``)."""
+    _LOOP_STEP[0] = fn
+
+
+def loop_step_compiler():
+    """The function registered by :func:`register_loop_step_compiler`, or None before ``nettrain.compile`` loads."""
+    return _LOOP_STEP[0]
+
+
 def get_linker(name):
     """The linker registered as ``name`` ('auto' picks the fastest available).
 

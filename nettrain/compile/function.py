@@ -13,13 +13,13 @@ import warnings
 import numpy as np
 
 from ..backends.python import instrumented
-from ..backends import threads
+from ..backends import register_loop_step_compiler, threads
 from ..configdefaults import config
 from ..graph.basic import Constant, SharedVariable, Variable, ancestors, clone_get_equiv, clone_replace, io_toposort
 from ..graph.fg import FunctionGraph, MissingInputError
 from ..graph.utils import format_trace, user_trace
 from .io import In, Out, wrap_in, wrap_out
-from .mode import get_mode
+from .mode import Mode, get_mode
 
 
 class UnusedInputError(ValueError):
@@ -600,5 +600,24 @@ def _restore_function(state):
                     allow_input_downcast=state["allow_input_downcast"], on_unused_input="ignore",
                     profile=state.get("profile") or None, trust_input=state.get("trust_input", False))  # fmt: skip
 
+
+def _compile_loop_step(inputs, outputs, mode):
+    """The step of a loop compiled for the C backend's compiled loops: ``(function, None)``, or ``(None, why)``.
+
+    C-linked under the loop's rewrites (the default's when it named none); never profiled, since a
+    profiled step could not be replayed from C.  A mode that checks every node (NanGuardMode,
+    DebugMode) cannot be kept by a replayed plan, so such a loop runs through ``perform``.
+    """
+    m = get_mode(mode)
+    if mode is not None and m.linker not in ("c", "auto"):
+        return None, "the scan asked for the %r linker" % m.linker
+    if type(m).node_wrapper is not Mode.node_wrapper or type(m).wrap_run is not Mode.wrap_run:
+        return None, "the scan's mode (%s) checks every node: its steps run through perform" % type(m).__name__
+    fn = function(inputs, outputs, mode=Mode(linker="c", optimizer=m.optimizer), on_unused_input="ignore",
+                  profile=False)  # fmt: skip
+    return fn, None
+
+
+register_loop_step_compiler(_compile_loop_step)
 
 __all__ = ["function", "Function", "FunctionMaker", "In", "Out", "UnusedInputError"]

@@ -338,11 +338,7 @@ def remove_stale_temporaries(directory):
             continue
         host, pid = debris.parse_owner(owner)
         full = os.path.join(directory, name)
-        try:
-            mtime = os.lstat(full).st_mtime
-        except OSError:
-            continue
-        if debris.owner_gone(host, pid, mtime) and debris.remove(full):
+        if debris.remove_if_orphaned(full, host, pid):
             removed.append(full)
     return removed
 

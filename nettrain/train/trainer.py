@@ -214,16 +214,20 @@ class Trainer:
                                      **step_options(self.settings, train=False))
         return self._eval_fn
 
+    def _train_graph(self):
+        """The training step's pieces: inputs ``x, y``, outputs (loss first), state updates, trainable
+        parameters, and the number of batches accumulated per optimizer step."""
+        x, y = self._inputs()
+        out, state_updates = self.model.forward(x, training=True)
+        k = int(self.settings["grad_accum"])
+        return x, y, self._outputs(out, y), state_updates, self.model.named_params(trainable=True), k
+
     def compile(self):
         """Compile the training step(s) and the evaluation step once."""
         self.compile_eval()
         if self._train_fn is not None:
             return
-        x, y = self._inputs()
-        out, state_updates = self.model.forward(x, training=True)
-        outputs = self._outputs(out, y)
-        params = self.model.named_params(trainable=True)
-        k = int(self.settings["grad_accum"])
+        x, y, outputs, state_updates, params, k = self._train_graph()
         if k == 1:
             updates = dict(self.optimizer.get_updates(outputs[0], params))
             updates.update(state_updates)

@@ -261,11 +261,7 @@ def remove_stale(root):
             else:
                 continue
             path = os.path.join(shard, name)
-            try:
-                mtime = os.lstat(path).st_mtime
-            except OSError:
-                continue
-            if debris.owner_gone(host, pid, mtime) and debris.remove(path):
+            if debris.remove_if_orphaned(path, host, pid):
                 removed.append(path)
     return removed
 

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 
+from ... import debris
 from ...configdefaults import config
 
 
@@ -55,24 +56,15 @@ def _remembered(what, path, probe):
     value = probe()
     if value is None:  # a compiler that did not answer: ask again next time
         return value
+    tmp = "%s.tmp-%d" % (f, os.getpid())
     try:
         os.makedirs(os.path.dirname(f), exist_ok=True)
-        tmp = "%s.tmp-%d" % (f, os.getpid())
         with open(tmp, "w") as fh:
             json.dump({"probe": ident, "value": value}, fh)
         os.replace(tmp, f)
     except OSError:  # a full or read-only cache: the probe runs again next time; leave no partial file
-        _remove_quietly(tmp if "tmp" in locals() else None)
+        debris.remove(tmp)
     return value
-
-
-def _remove_quietly(path):
-    if path is None:
-        return
-    try:
-        os.remove(path)
-    except OSError:
-        pass
 
 
 @functools.lru_cache(maxsize=None)
@@ -183,15 +175,15 @@ def _ffi_for(cdef):
         return ffi
     ffi = cffi.FFI()
     ffi.cdef(cdef)
+    tmp = "%s.tmp-%d" % (paths[0], os.getpid())
     try:
         from cffi.recompiler import make_py_source
 
         os.makedirs(os.path.dirname(paths[0]), exist_ok=True)
-        tmp = "%s.tmp-%d" % (paths[0], os.getpid())
         make_py_source(ffi, name, tmp)
         os.replace(tmp, paths[0])  # atomic: readers see a whole module or none
     except Exception:  # noqa: BLE001 - an older cffi or a read-only cache: the parsed FFI works as well
-        _remove_quietly(tmp if "tmp" in locals() else None)
+        debris.remove(tmp)
         return ffi
     # the same kind of FFI in the first process as in later ones
     return _load_ffi_module(name, paths[:1]) or ffi

@@ -149,22 +149,20 @@ def _loop_function(inputs, outputs, mode):
     """The step compiled for a loop: C-linked, with a trampoline per kernel.
 
     The mode's rewrites are the scan's (the default's when it named none); its
-    linker is C, since the loop runs inside a C-linked function.
+    linker is C, since the loop runs inside a C-linked function.  The compiling
+    is ``nettrain.compile``'s, lent through ``backends.loop_step_compiler``.
     """
-    from ...compile.function import function
-    from ...compile.mode import Mode, get_mode
+    from .. import loop_step_compiler
     from .linker import with_trampolines
 
-    m = get_mode(mode)
-    if mode is not None and m.linker not in ("c", "auto"):
-        raise Unsupported("the scan asked for the %r linker" % m.linker)
-    if type(m).node_wrapper is not Mode.node_wrapper or type(m).wrap_run is not Mode.wrap_run:
-        # NanGuardMode, DebugMode: every node of every step must be checked, which the replayed plan cannot do
-        raise Unsupported("the scan's mode (%s) checks every node: its steps run through perform" % type(m).__name__)
-    with with_trampolines():  # profile=False: a profiled step function would not be replayable (config.profile)
-        return function(inputs, outputs, mode=Mode(linker="c", optimizer=m.optimizer), on_unused_input="ignore",
-                        profile=False)  # fmt: skip
-
+    compile_step = loop_step_compiler()
+    if compile_step is None:
+        raise Unsupported("nettrain.compile is not loaded")
+    with with_trampolines():
+        fn, why_not = compile_step(inputs, outputs, mode)
+    if fn is None:
+        raise Unsupported(why_not)
+    return fn
 
 class Body:
     """The steps of a compiled inner function, with what it takes to record and replay them."""

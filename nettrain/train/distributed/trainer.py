@@ -113,11 +113,7 @@ class DistributedTrainer(Trainer):
         self.compile_eval()
         if self._train_fn is not None:
             return
-        x, y = self._inputs()
-        out, state_updates = self.model.forward(x, training=True)
-        outputs = self._outputs(out, y)
-        params = self.model.named_params(trainable=True)
-        k = int(self.settings["grad_accum"])
+        x, y, outputs, state_updates, params, k = self._train_graph()
         grads = dict(zip(params, grad(outputs[0], list(params.values()))))
         shapes = {n: (np.shape(p.get_value(borrow=True)), p.type.dtype) for n, p in params.items()}
         self.buckets = plan_buckets(shapes, int(float(self.settings["allreduce_bucket_mb"]) * 2**20))

@@ -149,6 +149,26 @@ def test_batch_chunking_gives_the_same_results(c_only, monkeypatch, chunk_bytes,
     compare(c_only, [x, w], outputs, [rand("float32", 5, 4, 6, 6), rand("float32", 4, 2, 3, 3)])
 
 
+@pytest.mark.parametrize("chunk_bytes, gemm_columns", [(1, 512), (1 << 20, 40)])
+def test_chunks_shared_between_threads_give_the_same_bits_on_one_and_two_threads(c_only, monkeypatch, chunk_bytes,
+                                                                                  gemm_columns):
+    """19 chunks of one image (more than the weight gradient's SLICES, a short last slice) or 9 chunks of 2 and
+    3 images: the threads take whole chunks, and the weight gradient adds its slices in a fixed order, so 1 and 2
+    threads give the same bits, and both match the Python linker."""
+    monkeypatch.setattr(c_conv, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(c_conv, "GEMM_COLUMNS", gemm_columns)
+    x, w = T.ftensor4("x"), T.ftensor4("w")
+    outputs = conv_with_grads(x, w, border_mode=1, num_groups=2)
+    args = [rand("float32", 19, 4, 6, 6), rand("float32", 4, 2, 3, 3)]
+    got = {}
+    for n in (1, 2):
+        with theano.config.change_flags(blas_threads=n):
+            got[n] = c_only([x, w], outputs)[0](*args)
+    for a, b in zip(got[1], got[2]):
+        assert np.array_equal(a, b)
+    compare(c_only, [x, w], outputs, args)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_empty_batch_channels_and_filters_give_empty_or_zero_results(c_only, dtype):
     x, w, gy = T.tensor4("x", dtype=dtype), T.tensor4("w", dtype=dtype), T.tensor4("gy", dtype=dtype)

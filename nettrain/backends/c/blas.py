@@ -98,7 +98,7 @@ def gemm_par_source(t, it):
     ``NT_GEMM_BAND_MIN`` multiply-adds (and 16 rows): OpenBLAS computes products under
     ~1e6 multiply-adds with other kernels (its "small matrix" path), whose rounding differs,
     and smaller bands would not pay for waking a thread anyway.  Used by Dot/Gemm (the
-    convolution kernels keep their GEMMs whole: split, they were slower); inside a parallel region
+    convolution kernels share whole chunks out between their threads instead); inside a parallel region
     (never, today) the call stays whole.
     """
     return ("#ifdef _OPENMP\n#include <omp.h>\n#endif\n"

@@ -23,17 +23,23 @@ Chunks hold enough images for ``GEMM_COLUMNS`` gemm columns (narrow gemms
 waste BLAS threads) within ``CHUNK_BYTES`` (the im2col matrix stays in L2
 cache for gemm).  On the LeNet shapes this beat one gemm per image and one
 gemm for the whole batch (conv ops of a LeNet step: ~18 ms vs 21 and 23).
-The copies are OpenMP-parallel only past ``NT_PAR_MIN`` elements: on the
-2-core VM a parallel region costs ~50 us and BLAS's worker thread still
-spins on the other core right after a gemm, so smaller copies ran no faster
-on two threads.  Scratch matrices are NumPy arrays kept by the bound
-kernel and reused from call to call.
+The chunks are shared out between the threads (``config.blas_threads``,
+at most one per chunk), each with its own im2col matrix and one
+single-threaded gemm per chunk (BLAS runs one thread once these kernels
+are loaded: ``backends/threads.py``): im2col, gemm and col2im all run in
+parallel, with no thread waiting on another inside a chunk.  The weight
+gradient sums its chunks in ``SLICES`` fixed slices whose partial sums are
+added in order, so every result is the same whatever the thread count.
+LeNet's step on 2 cores went from 17.2 ms (one gemm at a time, whole) to
+12.4 ms.  Scratch matrices are NumPy arrays kept by the bound kernel and
+reused from call to call.
 """
 
 import numpy as np
 
 from ...tensor.nnet.conv import Conv2d, _check_channels, _check_fits, _out_shape, _pads
 from ...tensor.nnet.conv_grad import Conv2dGradInputs, Conv2dGradWeights, _check_topgrad
+from .. import threads
 from .blas import find_blas
 from .buffers import OutputPool
 from .registry import NAME, Kernel, c_kernel, fast_from_buffer
@@ -46,18 +52,24 @@ CHUNK_BYTES = 1 << 21
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 # geometry vector passed to every kernel (int64): indices into it
-_GEO = ("N", "C", "H", "W", "F", "kh", "kw", "oh", "ow", "ph", "pw", "sh", "sw", "dh", "dw", "flip", "G", "nb")
+_GEO = ("N", "C", "H", "W", "F", "kh", "kw", "oh", "ow", "ph", "pw", "sh", "sw", "dh", "dw", "flip", "G", "nb", "T")
+#: the weight gradient sums its chunks in at most this many slices (partial sums added in slice order)
+SLICES = 8
 
 _HELPERS = r"""
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 typedef TYPE NT_KERNEL_t;
 typedef void (*NT_KERNEL_gemm_t)(int, int, int, INT, INT, INT, TYPE, const TYPE *, INT, const TYPE *, INT, TYPE,
                                  TYPE *, INT);
 #define GEO_UNPACK \
   const int64_t N = g[0], C = g[1], H = g[2], W = g[3], F = g[4], kh = g[5], kw = g[6], oh = g[7], ow = g[8]; \
   const int64_t ph = g[9], pw = g[10], sh = g[11], sw = g[12], dh = g[13], dw = g[14], flip = g[15], G = g[16]; \
-  const int64_t nb = g[17], Cg = C / G, Fg = F / G, KK = kh * kw, CK = Cg * KK, P = oh * ow; \
+  const int64_t nb = g[17], T = g[18], Cg = C / G, Fg = F / G, KK = kh * kw, CK = Cg * KK, P = oh * ow; \
+  const int64_t nchunks = (N + nb - 1) / nb, colsz = CK * nb * P; \
   (void)N; (void)H; (void)W; (void)ph; (void)pw; (void)sh; (void)sw; (void)dh; (void)dw; (void)flip; (void)Fg; \
-  (void)CK; (void)nb;
+  (void)CK; (void)nb; (void)T; (void)nchunks; (void)colsz;
 /* the start of every kernel: geometry, the BLAS routine, the tap tables (they follow the geometry in g) */
 #define GEMM_PROLOGUE \
   GEO_UNPACK \
@@ -65,6 +77,15 @@ typedef void (*NT_KERNEL_gemm_t)(int, int, int, INT, INT, INT, TYPE, const TYPE 
   int64_t *ty = g + NGEO, *tx = ty + 4 * kh; \
   NT_KERNEL_taps(ty, kh, flip, dh, ph, sh, H, oh); \
   NT_KERNEL_taps(tx, kw, flip, dw, pw, sw, W, ow);
+/* the calling thread's number in a parallel region (its im2col scratch: cols + tid * colsz) */
+static inline int64_t NT_KERNEL_tid(void)
+{
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
 /* Per filter tap along one axis: the input offset of output 0 and the outputs [lo, hi) reading inside the input.
    tab[4 * t ..] = {off, lo, hi, unused} for tap t of a filter read flipped or not. */
 static void NT_KERNEL_taps(int64_t *tab, int64_t k, int64_t flip, int64_t d, int64_t pad, int64_t s, int64_t n,
@@ -194,13 +215,18 @@ NT_EXPORT void NT_KERNEL(void *fp, int64_t *g, const char *px, const char *pw_, 
   GEMM_PROLOGUE
   const NT_KERNEL_t *x = (const NT_KERNEL_t *)px, *w = (const NT_KERNEL_t *)pw_;
   NT_KERNEL_t *out = (NT_KERNEL_t *)pout, *cols = (NT_KERNEL_t *)pcols, *tmp = (NT_KERNEL_t *)ptmp;
-  /* with one image per gemm, gemm writes the output in place; else into tmp (Fg, N * P), scattered after */
+  /* with one image per gemm, gemm writes the output in place; else into tmp (Fg, N * P), scattered after.
+     Chunks go to T threads, each with its own im2col scratch: their outputs are disjoint. */
   for (int64_t grp = 0; grp < G; grp++) {
-    for (int64_t n0 = 0; n0 < N; n0 += nb) {
-      const int64_t m = N - n0 < nb ? N - n0 : nb;
-      NT_KERNEL_im2col(g, ty, tx, x, cols, n0, m, grp * Cg);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(T) if(T > 1 && nchunks > 1)
+#endif
+    for (int64_t q = 0; q < nchunks; q++) {
+      const int64_t n0 = q * nb, m = N - n0 < nb ? N - n0 : nb;
+      NT_KERNEL_t *c = cols + NT_KERNEL_tid() * colsz;
+      NT_KERNEL_im2col(g, ty, tx, x, c, n0, m, grp * Cg);
       NT_KERNEL_t *o = nb == 1 ? out + (n0 * F + grp * Fg) * P : tmp + n0 * P;
-      gemm(NT_ROW, NT_NOTR, NT_NOTR, Fg, m * P, CK, 1, w + grp * Fg * CK, CK, cols, m * P, 0, o, nb == 1 ? P : N * P);
+      gemm(NT_ROW, NT_NOTR, NT_NOTR, Fg, m * P, CK, 1, w + grp * Fg * CK, CK, c, m * P, 0, o, nb == 1 ? P : N * P);
     }
     if (nb > 1) NT_KERNEL_gather(g, out, tmp, grp * Fg, 1);
   }
@@ -215,15 +241,37 @@ NT_EXPORT void NT_KERNEL(void *fp, int64_t *g, const char *px, const char *pgy, 
   const NT_KERNEL_t *x = (const NT_KERNEL_t *)px;
   NT_KERNEL_t *gy = (NT_KERNEL_t *)pgy, *gw = (NT_KERNEL_t *)pgw, *cols = (NT_KERNEL_t *)pcols;
   NT_KERNEL_t *tmp = (NT_KERNEL_t *)ptmp;
-  /* gy's group rows gathered once into tmp (Fg, N * P), unless gemm reads them in place (one image per gemm) */
+  /* gy's group rows gathered once into tmp (Fg, N * P), unless gemm reads them in place (one image per gemm).
+     The chunks are summed in S slices, as many whatever the thread count: slice s accumulates its chunks in
+     order into gw (s = 0) or its partial sum after the T im2col scratch matrices, and the partial sums are then
+     added to gw in slice order, so the result does not depend on how many threads took the slices. */
+  const int64_t S = nchunks < SLICES ? nchunks : SLICES, FCK = Fg * CK;
+  NT_KERNEL_t *parts = cols + T * colsz;
   for (int64_t grp = 0; grp < G; grp++) {
     if (nb > 1) NT_KERNEL_gather(g, gy, tmp, grp * Fg, 0);
-    for (int64_t n0 = 0; n0 < N; n0 += nb) {
-      const int64_t m = N - n0 < nb ? N - n0 : nb;
-      NT_KERNEL_im2col(g, ty, tx, x, cols, n0, m, grp * Cg);
-      const NT_KERNEL_t *a = nb == 1 ? gy + (n0 * F + grp * Fg) * P : tmp + n0 * P;
-      gemm(NT_ROW, NT_NOTR, NT_TRANS, Fg, CK, m * P, 1, a, nb == 1 ? P : N * P, cols, m * P, n0 ? 1 : 0,
-           gw + grp * Fg * CK, CK);
+    NT_KERNEL_t *gwg = gw + grp * FCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(T) if(T > 1 && S > 1)
+#endif
+    for (int64_t s = 0; s < S; s++) {
+      NT_KERNEL_t *c = cols + NT_KERNEL_tid() * colsz, *acc = s == 0 ? gwg : parts + (s - 1) * FCK;
+      const int64_t q0 = nchunks * s / S, q1 = nchunks * (s + 1) / S;
+      for (int64_t q = q0; q < q1; q++) {
+        const int64_t n0 = q * nb, m = N - n0 < nb ? N - n0 : nb;
+        NT_KERNEL_im2col(g, ty, tx, x, c, n0, m, grp * Cg);
+        const NT_KERNEL_t *a = nb == 1 ? gy + (n0 * F + grp * Fg) * P : tmp + n0 * P;
+        gemm(NT_ROW, NT_NOTR, NT_TRANS, Fg, CK, m * P, 1, a, nb == 1 ? P : N * P, c, m * P, q > q0 ? 1 : 0, acc, CK);
+      }
+    }
+    if (S > 1) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if(FCK * S >= NT_PAR_MIN)
+#endif
+      for (int64_t i = 0; i < FCK; i++) {
+        NT_KERNEL_t t = gwg[i];
+        for (int64_t s = 1; s < S; s++) t += parts[(s - 1) * FCK + i];
+        gwg[i] = t;
+      }
     }
   }
 }
@@ -237,14 +285,18 @@ NT_EXPORT void NT_KERNEL(void *fp, int64_t *g, const char *pw_, const char *pgy,
   const NT_KERNEL_t *w = (const NT_KERNEL_t *)pw_;
   NT_KERNEL_t *gy = (NT_KERNEL_t *)pgy, *gx = (NT_KERNEL_t *)pgx, *cols = (NT_KERNEL_t *)pcols;
   NT_KERNEL_t *tmp = (NT_KERNEL_t *)ptmp;
+  /* chunks go to T threads, each with its own column scratch; their images' input gradients are disjoint */
   for (int64_t grp = 0; grp < G; grp++) {
     if (nb > 1) NT_KERNEL_gather(g, gy, tmp, grp * Fg, 0);
-    for (int64_t n0 = 0; n0 < N; n0 += nb) {
-      const int64_t m = N - n0 < nb ? N - n0 : nb;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(T) if(T > 1 && nchunks > 1)
+#endif
+    for (int64_t q = 0; q < nchunks; q++) {
+      const int64_t n0 = q * nb, m = N - n0 < nb ? N - n0 : nb;
+      NT_KERNEL_t *c = cols + NT_KERNEL_tid() * colsz;
       const NT_KERNEL_t *b = nb == 1 ? gy + (n0 * F + grp * Fg) * P : tmp + n0 * P;
-      gemm(NT_ROW, NT_TRANS, NT_NOTR, CK, m * P, Fg, 1, w + grp * Fg * CK, CK, b, nb == 1 ? P : N * P, 0, cols,
-           m * P);
-      NT_KERNEL_col2im(g, ty, tx, cols, gx, n0, m, grp * Cg);
+      gemm(NT_ROW, NT_TRANS, NT_NOTR, CK, m * P, Fg, 1, w + grp * Fg * CK, CK, b, nb == 1 ? P : N * P, 0, c, m * P);
+      NT_KERNEL_col2im(g, ty, tx, c, gx, n0, m, grp * Cg);
     }
   }
 }
@@ -256,14 +308,13 @@ _CDEF = "void %s(void *, int64_t *, const char *, const char *, char *, char *, 
 def _source(kind, dtype, int_type):
     """The kernel of ``kind`` ('forward', 'grad_weights', 'grad_inputs'), with its helpers, for one dtype."""
     body = {"forward": _FORWARD, "grad_weights": _GRAD_WEIGHTS, "grad_inputs": _GRAD_INPUTS}[kind]
-    # the GEMMs stay whole (one BLAS call each): split in bands over our threads they ran slower than on one
-    # thread (LeNet's second convolution: 3.0 -> 3.9 ms forward, 2.9 -> 4.3 ms input gradient on 2 cores), while
-    # the im2col/col2im copies around them are parallel (NT_PAR_MIN)
+    # threads take whole chunks: a gemm split in bands over our threads ran slower than on one thread (LeNet's
+    # second convolution: 3.0 -> 3.9 ms forward, 2.9 -> 4.3 ms input gradient on 2 cores)
     src = (_HELPERS + body).replace("TYPE", C_TYPES[dtype]).replace("INT", int_type)
     src = src.replace("NT_ROW", str(_ROW_MAJOR)).replace("NT_NOTR", str(_NO_TRANS)).replace("NT_TRANS", str(_TRANS))
     # the macros are defined by every conv kernel of a library: keep their names unique per kernel
     src = src.replace("GEO_UNPACK", NAME + "_GEO").replace("GEMM_PROLOGUE", NAME + "_PROLOGUE")
-    return src.replace("NGEO", str(len(_GEO)))
+    return src.replace("NGEO", str(len(_GEO))).replace("SLICES", str(SLICES))
 
 
 def _dtype(node):
@@ -304,9 +355,11 @@ def _geometry(op, n, c, ishape, f, kshape, oshape, item):
     p = oshape[0] * oshape[1]
     per_image = (c // g) * kshape[0] * kshape[1] * p * item
     nb = max(1, min(n, -(-GEMM_COLUMNS // p), CHUNK_BYTES // max(1, per_image)))
+    # the threads that take chunks (each with its own im2col scratch): never more than there are chunks
+    t = max(1, min(threads.current_count() or 1, -(-n // nb)))
     return [n, c, ishape[0], ishape[1], f, kshape[0], kshape[1], oshape[0], oshape[1], pads[0], pads[1],
             op.subsample[0], op.subsample[1], op.filter_dilation[0], op.filter_dilation[1], int(op.filter_flip),
-            g, nb]  # fmt: skip
+            g, nb, t]  # fmt: skip
 
 
 def _binder(dtype, blas, prepare, perform):
@@ -328,9 +381,13 @@ def _binder(dtype, blas, prepare, perform):
                 return
             out, geo = res
             if geo is not None:
-                c, f, g, nb, p = geo[1], geo[4], geo[16], geo[17], geo[7] * geo[8]
+                c, f, g, nb, t, p = geo[1], geo[4], geo[16], geo[17], geo[18], geo[7] * geo[8]
                 kh, kw = geo[5], geo[6]
-                cols, tmp = scratch.get((c // g) * kh * kw * nb * p, (f // g) * geo[0] * p if nb > 1 else 1)
+                ck = (c // g) * kh * kw
+                # T im2col matrices, then the weight gradient's partial sums (one per slice after the first)
+                slices = min(-(-geo[0] // nb), SLICES)
+                cols, tmp = scratch.get(t * ck * nb * p + (slices - 1) * (f // g) * ck,
+                                        (f // g) * geo[0] * p if nb > 1 else 1)  # fmt: skip
                 geo = new("int64_t[]", geo + [0] * (4 * (kh + kw)))  # room for the tap tables
                 fn(fp, geo, fb(a), fb(b), fb(out), fb(cols), fb(tmp))
             outs[0][0] = out

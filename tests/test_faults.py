@@ -125,11 +125,12 @@ def test_kill_9_during_a_compile_leaves_a_build_directory_the_next_build_removes
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGKILL)
     left = temporaries(fresh_cache)
-    assert len(left) == 1 and "%s-%d-" % (socket.gethostname(), child.pid) in left[0]
+    # the function's kernels and (first build in this cache) the C call path were compiling at once
+    assert 1 <= len(left) <= 2 and all("%s-%d-" % (socket.gethostname(), child.pid) in p for p in left), left
     x = T.dvector("x")
-    f = theano.function([x], T.exp(x) - 7)  # the first build of a process in the cache sweeps it
+    f = theano.function([x], T.exp(x) - 7)  # the first build of a process in the cache sweeps them
     np.testing.assert_allclose(f(np.arange(3.0)), np.exp(np.arange(3.0)) - 7)
-    assert temporaries(fresh_cache) == [] and cache.cache_stats()["stale_removed"] == 1
+    assert temporaries(fresh_cache) == [] and cache.cache_stats()["stale_removed"] == len(left)
 
 
 def test_a_reused_pid_does_not_keep_a_temporary_alive():

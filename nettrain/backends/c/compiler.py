@@ -205,6 +205,7 @@ def _load_ffi_module(name, paths):
 
 def build_library(source, cdef):
     """``(ffi, lib)`` for ``source`` declaring ``cdef``, through the on-disk cache."""
+    import contextvars  # the build sees the caller's context (the function name the cache records)
     import threading
 
     from .cache import get_or_build
@@ -219,7 +220,7 @@ def build_library(source, cdef):
         except BaseException as e:  # noqa: BLE001 - raised again below, in the caller's thread
             done.append(e)
 
-    t = threading.Thread(target=build, name="nettrain-c-build", daemon=True)
+    t = threading.Thread(target=contextvars.copy_context().run, args=(build,), name="nettrain-c-build", daemon=True)
     t.start()
     try:
         ffi = _ffi_for(cdef)

@@ -203,32 +203,48 @@ def _load_ffi_module(name, paths):
     return None
 
 
-def build_library(source, cdef):
-    """``(ffi, lib)`` for ``source`` declaring ``cdef``, through the on-disk cache."""
-    import contextvars  # the build sees the caller's context (the function name the cache records)
+def in_background(fn, name):
+    """Run ``fn()`` in a daemon thread, in the caller's ``contextvars`` context; return ``wait``.
+
+    ``wait()`` joins the thread and returns ``fn``'s result, or raises its
+    exception in the caller's thread.  Used to overlap a compiler run (a
+    subprocess, no GIL held) with work in the caller.
+    """
+    import contextvars  # the thread sees the caller's context (the function name the cache records)
     import threading
 
+    done = []
+
+    def run():
+        try:
+            done.append((True, fn()))
+        except BaseException as e:  # noqa: BLE001 - raised again by wait(), in the caller's thread
+            done.append((False, e))
+
+    t = threading.Thread(target=contextvars.copy_context().run, args=(run,), name=name, daemon=True)
+    t.start()
+
+    def wait():
+        t.join()
+        ok, value = done[0]
+        if not ok:
+            raise value
+        return value
+
+    return wait
+
+
+def build_library(source, cdef):
+    """``(ffi, lib)`` for ``source`` declaring ``cdef``, through the on-disk cache."""
     from .cache import get_or_build
 
     # the compiler (a subprocess) runs in a thread while this one parses the declarations (pycparser, ~0.2 s
     # when they are not in the cache yet): a cold build costs the longer of the two, not their sum
-    done = []
-
-    def build():
-        try:
-            done.append(get_or_build(source))
-        except BaseException as e:  # noqa: BLE001 - raised again below, in the caller's thread
-            done.append(e)
-
-    t = threading.Thread(target=contextvars.copy_context().run, args=(build,), name="nettrain-c-build", daemon=True)
-    t.start()
+    wait = in_background(lambda: get_or_build(source), "nettrain-c-build")
     try:
         ffi = _ffi_for(cdef)
     finally:
-        t.join()
-    path = done[0]
-    if isinstance(path, BaseException):
-        raise path
+        path = wait()
     try:
         lib = ffi.dlopen(path)
     except OSError:

@@ -22,13 +22,11 @@ runs at once on two cores: the MLP train function's cold compile went from
 0.88 to ~0.5 s).
 """
 
-import contextvars
 import importlib.machinery
 import importlib.util
 import os
 import sys
 import sysconfig
-import threading
 import warnings
 
 import numpy as np
@@ -98,29 +96,21 @@ def prefetch():
     if cxx in _LOADED or cxx in _PREFETCH or not _buildable(cxx):
         return
 
+    from .cache import get_or_build
+    from .compiler import in_background
+
     def build():
-        from .cache import get_or_build
+        with open(_SOURCE) as f:
+            return get_or_build(f.read(), ExtBuilder)
 
-        try:
-            with open(_SOURCE) as f:
-                done.append(get_or_build(f.read(), ExtBuilder))
-        except BaseException as e:  # noqa: BLE001 - load() reports it, in the caller's thread
-            done.append(e)
-
-    done = []
-    run = contextvars.copy_context().run  # the build sees the caller's context (the name the cache records)
-    t = threading.Thread(target=run, args=(build,), name="nettrain-fastcall-build", daemon=True)
-    _PREFETCH[cxx] = (t, done)
-    t.start()
+    _PREFETCH[cxx] = in_background(build, "nettrain-fastcall-build")
 
 
 def _load(cxx):
     """The extension for compiler ``cxx`` (built once per process; a full cache is retried next time)."""
     if cxx in _LOADED:
         return _LOADED[cxx]
-    prefetched = _PREFETCH.pop(cxx, None)
-    if prefetched is not None:
-        prefetched[0].join()
+    prefetched = _PREFETCH.pop(cxx, None)  # wait() of the build prefetch() started
     from .cache import CacheWriteError
     from .compiler import CompileError
 
@@ -129,10 +119,8 @@ def _load(cxx):
         from .cache import get_or_build
 
         try:
-            if prefetched is not None and prefetched[1]:
-                path = prefetched[1][0]
-                if isinstance(path, BaseException):
-                    raise path
+            if prefetched is not None:
+                path = prefetched()
             else:
                 with open(_SOURCE) as f:
                     path = get_or_build(f.read(), ExtBuilder)

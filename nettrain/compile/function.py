@@ -237,6 +237,7 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_defa
     f_inputs = [memo[v] for v in in_vars] + shared_vars
     fgraph = FunctionGraph(f_inputs, f_outputs)
     mode_obj = get_mode(mode)
+    _prepare_linker(mode_obj, name)
     with config.change_flags(compute_test_value="off"):  # rewrites build nodes without test values
         mode_obj.optimize(fgraph)
 
@@ -284,6 +285,16 @@ class FunctionMaker:
 
             return ProfiledFunction(self)
         return Function(self)
+
+
+def _prepare_linker(mode, name):
+    """Let the mode's linker start what its build will need (compiler runs) while the graph is rewritten."""
+    prepare = getattr(mode.get_linker(), "prepare", None)
+    if prepare is not None:
+        from ..backends.c.cache import labelled
+
+        with labelled(name or "<unnamed>"):  # background builds record the function as a user
+            prepare()
 
 
 def _copy_needed(fgraph, out_vars):

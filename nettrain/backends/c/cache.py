@@ -142,12 +142,16 @@ class CBuilder:
         run_compiler(src_path, out_path)
 
 
-def toolchain_info():
-    """Everything besides the source that goes into a key: compiler, flags, CPU, ABI (cheap or cached)."""
+def toolchain_info(flags=None):
+    """Everything besides the source that goes into a key: compiler, flags, CPU, ABI (cheap or cached).
+
+    ``flags`` defaults to the kernels' ``compile_flags()`` (which probes OpenMP); a builder with its
+    own flags passes them, and its key then needs no probe.
+    """
     from ... import __version__
     from .compiler import compile_flags, compiler_info
 
-    flags = compile_flags()
+    flags = compile_flags() if flags is None else flags
     cpu = _cpu_signature() if any("native" in f for f in flags) else ""
     return {
         "format": FORMAT,

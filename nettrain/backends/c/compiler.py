@@ -6,12 +6,14 @@ content key (source, compiler, flags, platform) into ``config.compiledir``.
 The cache module (``cache.py``) owns keys, locking and atomic publication.
 """
 
+import contextvars
 import errno
 import functools
 import os
 import shutil
 import subprocess
 import sys
+import threading
 
 from ... import debris
 from ...configdefaults import config
@@ -90,7 +92,11 @@ def _version(path):
 
 def openmp_works():
     """True when the compiler builds and links ``-fopenmp`` code (and ``config.openmp`` allows it)."""
-    return _openmp_works(config.cxx, config.openmp)
+    with _PROBING:  # a background build may be probing already: wait for its answer rather than probe twice
+        return _openmp_works(config.cxx, config.openmp)
+
+
+_PROBING = threading.Lock()
 
 
 @functools.lru_cache(maxsize=None)
@@ -108,9 +114,10 @@ def _probe_openmp(cc):
         src = os.path.join(d, "t.c")
         with open(src, "w") as f:
             f.write("#include <omp.h>\nint f(void){return omp_get_max_threads();}\n")
-        r = subprocess.run([cc, "-shared", "-fPIC", "-fopenmp", src, "-o", os.path.join(d, "t.so")],
-                           capture_output=True)  # fmt: skip
-        return r.returncode == 0
+        p = subprocess.Popen([cc, "-shared", "-fPIC", "-fopenmp", src, "-o", os.path.join(d, "t.so")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        _started()
+        return p.wait() == 0
 
 
 def compile_flags():
@@ -125,19 +132,101 @@ def link_flags():
     return ["-lm"]
 
 
+#: separates a library's source into parts (linker.function_source puts one before each kernel): the text
+#: before the first mark is every part's head, and parts may be compiled in separate compiler processes
+PART = "\n/* nettrain: part */\n"
+#: parts are grouped so that each compiler process gets at least this much source (characters): below it the
+#: process's own start and the head's parsing cost more than the parallel build saves
+PART_GROUP_MIN = 6000
+
+
 def run_compiler(src_path, out_path, flags=None):
-    """Compile ``src_path`` into the shared library ``out_path``; raise CompileError with the log."""
+    """Compile ``src_path`` into the shared library ``out_path``; raise CompileError with the log.
+
+    A source made of :data:`PART` separated parts that is large enough is
+    compiled as one object file per group of parts, one compiler process per
+    core, then linked: the library's build takes about its largest group's
+    time instead of the whole source's (gcc optimizes one file on one core).
+    """
     info = compiler_info()
     if info is None:
         raise CompileError("no working C compiler (config.cxx=%r)" % config.cxx)
-    cmd = [info[0]] + (flags or compile_flags()) + [src_path, "-o", out_path] + link_flags()
+    flags = flags or compile_flags()
+    with open(src_path) as f:
+        groups = part_groups(f.read(), _cores())
+    if len(groups) < 2:
+        _run([[info[0]] + flags + [src_path, "-o", out_path] + link_flags()])
+        return
+    base = os.path.splitext(src_path)[0]
+    files = ["%s.part%d%s" % (base, j, ext) for j in range(len(groups)) for ext in (".c", ".o")]
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise CompileError("C compilation timed out after %d s: %s" % (COMPILE_TIMEOUT, " ".join(cmd))) from None
-    if r.returncode != 0:
-        disk_error(r.stderr)
-        raise CompileError("C compilation failed:\n%s\n%s" % (" ".join(cmd), r.stderr[-4000:]))
+        for j, text in enumerate(groups):
+            with open(files[2 * j], "w") as f:
+                f.write(text)
+        obj_flags = [x for x in flags if x != "-shared"]
+        _run([[info[0]] + obj_flags + ["-c", files[2 * j], "-o", files[2 * j + 1]] for j in range(len(groups))])
+        _run([[info[0]] + flags + files[1::2] + ["-o", out_path] + link_flags()])
+    finally:
+        for path in files:  # the cache entry keeps the library only
+            debris.remove(path)
+
+
+def part_groups(source, n):
+    """``source`` as at most ``n`` compilable texts: its head followed by a share of its parts.
+
+    The parts are dealt out largest first to the group with the least source,
+    and keep their order inside a group (the same source gives the same texts).
+    """
+    pieces = source.split(PART)
+    head, parts = pieces[0], pieces[1:]
+    n = max(1, min(n, len(parts), sum(map(len, parts)) // PART_GROUP_MIN))
+    if n < 2:
+        return [source]
+    sizes, members = [0] * n, [[] for _ in range(n)]
+    for i in sorted(range(len(parts)), key=lambda i: -len(parts[i])):
+        g = sizes.index(min(sizes))
+        sizes[g] += len(parts[i])
+        members[g].append(i)
+    return [head + "".join(PART + parts[i] for i in sorted(m)) for m in members]
+
+
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _run(cmds):
+    """Run the compiler commands ``cmds`` side by side; raise CompileError (or OSError: disk full) on failure."""
+    import tempfile
+    import time
+
+    procs, logs = [], []
+    deadline = time.monotonic() + COMPILE_TIMEOUT
+    try:
+        for cmd in cmds:
+            logs.append(tempfile.TemporaryFile(mode="w+"))
+            procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=logs[-1]))
+        _started()
+        for cmd, p, log in zip(cmds, procs, logs):
+            try:
+                rc = p.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                what = " ".join(cmd)
+                raise CompileError("C compilation timed out after %d s: %s" % (COMPILE_TIMEOUT, what)) from None
+            if rc != 0:
+                log.seek(0)
+                text = log.read()
+                disk_error(text)
+                raise CompileError("C compilation failed:\n%s\n%s" % (" ".join(cmd), text[-4000:]))
+    finally:
+        for p in procs:  # an error (or an interrupt) in one run: the others stop too
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for log in logs:
+            log.close()
 
 
 #: how compilers and linkers report a write failure (the C library's strerror texts)
@@ -203,26 +292,32 @@ def _load_ffi_module(name, paths):
     return None
 
 
-def in_background(fn, name):
+def in_background(fn, name, until_started=False):
     """Run ``fn()`` in a daemon thread, in the caller's ``contextvars`` context; return ``wait``.
 
     ``wait()`` joins the thread and returns ``fn``'s result, or raises its
     exception in the caller's thread.  Used to overlap a compiler run (a
-    subprocess, no GIL held) with work in the caller.
+    subprocess, no GIL held) with work in the caller.  With ``until_started``
+    the caller first waits until ``fn`` has started its compiler processes
+    (or finished): the thread's few milliseconds of Python before that (key,
+    lock, files) would otherwise wait for the GIL between the caller's
+    bytecodes, and start the compiler ~50 ms later.
     """
-    import contextvars  # the thread sees the caller's context (the function name the cache records)
-    import threading
-
-    done = []
+    done, started = [], threading.Event()
 
     def run():
+        _STARTED.set(started)
         try:
             done.append((True, fn()))
         except BaseException as e:  # noqa: BLE001 - raised again by wait(), in the caller's thread
             done.append((False, e))
+        finally:
+            started.set()
 
     t = threading.Thread(target=contextvars.copy_context().run, args=(run,), name=name, daemon=True)
     t.start()
+    if until_started:
+        started.wait()
 
     def wait():
         t.join()
@@ -234,13 +329,24 @@ def in_background(fn, name):
     return wait
 
 
+def _started():
+    """Tell a caller waiting in :func:`in_background` that this thread's compiler processes run now."""
+    event = _STARTED.get()
+    if event is not None:
+        event.set()
+
+
+#: the event of the :func:`in_background` thread running in this context
+_STARTED = contextvars.ContextVar("nettrain_compiler_started", default=None)
+
+
 def build_library(source, cdef):
     """``(ffi, lib)`` for ``source`` declaring ``cdef``, through the on-disk cache."""
     from .cache import get_or_build
 
     # the compiler (a subprocess) runs in a thread while this one parses the declarations (pycparser, ~0.2 s
     # when they are not in the cache yet): a cold build costs the longer of the two, not their sum
-    wait = in_background(lambda: get_or_build(source), "nettrain-c-build")
+    wait = in_background(lambda: get_or_build(source), "nettrain-c-build", until_started=True)
     try:
         ffi = _ffi_for(cdef)
     finally:

@@ -25,7 +25,7 @@ from . import reduction as _reduction  # noqa: F401 - registers CAReduce kernels
 from . import shape_ops as _shape_ops  # noqa: F401 - registers subtensor / shape kernels
 from .. import threads
 from .cache import CacheWriteError, CompileCacheWarning
-from .compiler import CompileError, available, build_library, openmp_works
+from .compiler import PART, CompileError, available, build_library, in_background, openmp_works
 from .registry import NAME, c_kernel
 from .table import PRELUDE
 
@@ -123,21 +123,24 @@ def function_source(kernels, trampolines=False):
 
     With ``trampolines``, each kernel also gets its :func:`trampoline`.
     """
-    names, bodies, cdefs, seen = [], [ARG_UNION] if trampolines else [], [], {}
+    names, bodies, cdefs, seen = [], [], [], {}
     for k in kernels:
         name = seen.get(k.source)
         if name is None:
             name = "nt_k%d" % len(seen)
             seen[k.source] = name
             cdef = k.cdef.replace(NAME, name)
-            bodies.append(k.source.replace(NAME, name))
+            body = k.source.replace(NAME, name)
             cdefs.append(cdef)
             tramp = trampoline(name, cdef) if trampolines else None
             if tramp is not None:
-                bodies.append(tramp[0])
+                body += "\n" + tramp[0]
                 cdefs.append(tramp[1])
+            bodies.append(body)
         names.append(name)
-    return PRELUDE + "\n" + "\n".join(bodies), "\n".join(cdefs), names
+    # each kernel (with its trampoline) is a part the compiler may build beside the others (compiler.py)
+    head = PRELUDE + ("\n" + ARG_UNION if trampolines else "")
+    return head + "".join(PART + b for b in bodies), "\n".join(cdefs), names
 
 
 class CLinker:
@@ -154,6 +157,18 @@ class CLinker:
     def available():
         """True when a C compiler and cffi work here (else 'c' falls back to 'py')."""
         return usable()
+
+    @staticmethod
+    def prepare():
+        """Start the compiler runs every build needs (toolchain probes, the C call path) in the background.
+
+        ``function()`` calls this before rewriting the graph: with an empty
+        compile cache they then overlap the rewriting instead of adding to it.
+        """
+        if available():  # before cffi's import (usable()): the compiler runs start sooner
+            fastcall.prefetch()
+            # the kernels' flags: their build waits for the answer
+            in_background(openmp_works, "nettrain-openmp-probe", until_started=True)
 
     def make_thunk(self, fgraph, input_cells, allow_gc=True):
         """Return ``(run, cells)``; ``run()`` computes every output cell."""

@@ -289,25 +289,26 @@ class Scan(Op):
         return out
 
 
-def _reuse_states(gs, state_outs):
+def _reuse_states(gs, state_outs, kept=()):
     """``(gs, placeholders)``: the gradient graph reading each state's new value from a placeholder.
 
     The backward step would recompute what the forward step returned (e.g.
     ``tanh(z)`` in the gradient of ``tanh``); the forward trajectory already
     holds it, so every node of ``gs`` equal to the node that computed a state
     (same op, same inputs) reads the placeholder, which the loop feeds with
-    the state's value after that step.
+    the state's value after that step.  ``kept`` (other values of the step
+    the forward loop returns) get placeholders too, after the states'.
     """
     from ..graph.basic import ancestors, clone_replace
 
     saved, targets = [], {}
-    for o in state_outs:
+    for o in list(state_outs) + list(kept):
         p = o.type()
         p.name = "%s.saved" % (o.name or "state")
         saved.append(p)
         if o.owner is not None:
             targets[(o.owner.op, tuple(o.owner.inputs), o.owner.outputs.index(o))] = p
-    repl = dict(zip(state_outs, saved))
+    repl = dict(zip(list(state_outs) + list(kept), saved))
     for v in ancestors(gs):
         n = v.owner
         if n is not None and v not in repl:
@@ -337,14 +338,26 @@ class ScanGrad(Op):
 
     __props__ = ("_key",)
 
-    def __init__(self, scan, wanted=None):
+    def __init__(self, scan, wanted=None, saved=()):
         self.scan = scan
         #: per Scan input (after n_steps): whether its gradient is computed (None: all); the gradients of
         #: states are always computed (they carry the recursion), unused ones of sequences and
         #: non-sequences are dropped by ``local_scan_grad_unused`` and left zero
         self.wanted = tuple(wanted) if wanted is not None else None
-        self._key = ("grad", self.wanted) + scan._key
+        #: values of the step (variables of ``scan``'s inner graph) that the backward step reads from their
+        #: trajectories, extra inputs after the output gradients, instead of computing them again
+        #: (``local_scan_save_for_grad`` makes the forward loop return them)
+        self.saved = tuple(saved)
         self._fn = None
+        self._set_key()
+
+    def _set_key(self):
+        self._key = ("grad", self.wanted, tuple(id(v) for v in self.saved)) + self.scan._key
+
+    def __setstate__(self, d):
+        self.__dict__.update(d)
+        self.__dict__.setdefault("saved", ())
+        self._set_key()
 
     def inner_wanted(self):
         """Per inner input of the step: whether its gradient is computed."""
@@ -376,28 +389,39 @@ class ScanGrad(Op):
         wanted float inputs.  Built once; backends may compile it their way.
         """
         if "_vjp_graph" not in self.__dict__:
-            from ..graph.grad import grad
-
             sc = self.scan
             info = sc.info
-            n_out = info.n_state + info.n_nit
-            outs = sc.inner_outputs[:n_out]
-            self._cot_idx = [k for k, o in enumerate(outs) if getattr(o.type, "dtype", "").startswith("float")]
-            cots = [outs[k].type() for k in self._cot_idx]
-            wrt = list(sc.inner_inputs)
-            known = {outs[k]: c for k, c in zip(self._cot_idx, cots)}
-            wanted = self.inner_wanted()
-            self._float_idx = [k for k, w in enumerate(wrt)
-                               if getattr(w.type, "dtype", "").startswith("float") and wanted[k]]  # fmt: skip
-            float_wrt = [wrt[k] for k in self._float_idx]
-            gs = grad(None, float_wrt, known_grads=known, disconnected_inputs="ignore", return_disconnected="zero") \
-                if known and float_wrt else []  # fmt: skip
+            cots, gs = self.step_grads()
             saved = []
             if gs:
-                gs, saved = _reuse_states(gs, outs[: info.n_state - info.n_shared])
-            self._n_saved = len(saved)
+                gs, saved = _reuse_states(gs, sc.inner_outputs[: info.n_state - info.n_shared], self.saved)
+            self._n_saved = len(saved) - len(self.saved)  # the states' placeholders, then those of self.saved
             self._vjp_graph = (list(sc.inner_inputs) + cots + saved, gs) if gs else None
         return self._vjp_graph
+
+    def step_grads(self):
+        """``(cotangents, gradients)``: the step's gradient graph, built on the step's own graph.
+
+        Nodes of the forward step appear in it as they are (what the backward
+        step would compute again); :meth:`vjp_graph` cuts them off where the
+        trajectories hold their values.
+        """
+        from ..graph.grad import grad
+
+        sc = self.scan
+        info = sc.info
+        outs = sc.inner_outputs[: info.n_state + info.n_nit]
+        self._cot_idx = [k for k, o in enumerate(outs) if getattr(o.type, "dtype", "").startswith("float")]
+        cots = [outs[k].type() for k in self._cot_idx]
+        wrt = list(sc.inner_inputs)
+        known = {outs[k]: c for k, c in zip(self._cot_idx, cots)}
+        wanted = self.inner_wanted()
+        self._float_idx = [k for k, w in enumerate(wrt)
+                           if getattr(w.type, "dtype", "").startswith("float") and wanted[k]]  # fmt: skip
+        float_wrt = [wrt[k] for k in self._float_idx]
+        gs = grad(None, float_wrt, known_grads=known, disconnected_inputs="ignore", return_disconnected="zero") \
+            if known and float_wrt else []  # fmt: skip
+        return cots, gs
 
     def _vjp_fn(self):
         """Compile ``(step inputs, cotangents of step outputs) -> gradients of the step inputs``."""
@@ -427,7 +451,7 @@ class ScanGrad(Op):
         scan_in = inputs[:n_scan_in]
         n_traj_state = info.n_state - info.n_shared
         trajs = inputs[n_scan_in : n_scan_in + n_traj_state]
-        g_trajs = inputs[n_scan_in + n_traj_state :]
+        g_trajs = inputs[n_scan_in + n_traj_state : len(inputs) - len(self.saved)]
         seqs = list(scan_in[1 : 1 + info.n_seq])
         inits = scan_in[1 + info.n_seq : 1 + info.n_seq + info.n_state]
         nonseqs = list(scan_in[1 + info.n_seq + info.n_state :])
@@ -436,12 +460,17 @@ class ScanGrad(Op):
             seqs = [s[::-1] for s in seqs]
         return n, seqs, inits, nonseqs, trajs, g_trajs
 
+    def kept_trajectories(self, inputs):
+        """The trajectories of :attr:`saved` (the last inputs): row ``t`` holds the value at step ``t``."""
+        return list(inputs[len(inputs) - len(self.saved) :]) if self.saved else []
+
     def perform(self, node, inputs, output_storage):
         sc = self.scan
         info = sc.info
         fn = self._vjp_fn()
         n_traj_state = info.n_state - info.n_shared
         n, seqs, inits, nonseqs, trajs, g_trajs = self.unpack(inputs)
+        kept = self.kept_trajectories(inputs)
         # full state buffers (initial values + trajectory) and their adjoints
         bufs, adjs, spans = [], [], []
         shared_hist = self._replay_shared(seqs, inits, nonseqs, n) if info.n_shared else None
@@ -492,7 +521,7 @@ class ScanGrad(Op):
                 if c is None:  # a float shared variable updated in the loop: no gradient flows back
                     c = np.zeros(np.shape(bufs[k][spans[k] + t]))
                 cot_vals.append(sc.inner_outputs[k].type.filter(c, allow_downcast=True))
-            saved = [bufs[i][spans[i] + t] for i in range(self._n_saved)]
+            saved = [bufs[i][spans[i] + t] for i in range(self._n_saved)] + [k[t] for k in kept]
             res = fn(*(args + cot_vals + saved))
             if not isinstance(res, list):
                 res = [res]

@@ -70,5 +70,111 @@ def local_scan_grad_unused(fgraph, node):
         return None
     for k in unused:
         wanted[k] = False
-    outs = ScanGrad(op.scan, wanted)(*node.inputs)
+    outs = ScanGrad(op.scan, wanted, op.saved)(*node.inputs)
     return outs if isinstance(outs, list) else [outs]
+
+
+@node_rewriter([ScanGrad], phase="canonicalize")
+def local_scan_save_for_grad(fgraph, node):
+    """Scan + ScanGrad(recomputes the step's products) -> Scan(also returns them) + ScanGrad(reads them)"""
+    op = node.op
+    sc = op.scan
+    info = sc.info
+    n_scan_in = 1 + info.n_seq + info.n_state + info.n_nonseq
+    n_traj = info.n_state - info.n_shared
+    if op.saved or info.n_shared or not n_traj:
+        return None
+    fwd = node.inputs[n_scan_in].owner
+    if fwd is None or fwd.op is not sc or fwd.inputs != node.inputs[:n_scan_in]:
+        return None
+    if list(node.inputs[n_scan_in : n_scan_in + n_traj]) != fwd.outputs[:n_traj]:
+        return None
+    keep = values_to_keep(op)
+    if not keep:
+        return None
+    # the forward loop returns them as outputs that are not fed back, after its own
+    n_out = info.n_state + info.n_nit
+    inner_outs = sc.inner_outputs[:n_out] + keep + sc.inner_outputs[n_out:]
+    new_info = ScanInfo(info.seq_taps, info.state_taps, info.n_nit + len(keep), info.n_nonseq, info.n_shared,
+                        info.go_backwards, info.truncate_gradient, info.has_until, info.name,
+                        info.single_init)  # fmt: skip
+    new_fwd = Scan(sc.inner_inputs, inner_outs, new_info, mode=sc.mode)(*fwd.inputs)
+    new_fwd = new_fwd if isinstance(new_fwd, list) else [new_fwd]
+    n_old = n_traj + info.n_nit
+    kept = new_fwd[n_old : n_old + len(keep)]
+    old_to_new = dict(zip(fwd.outputs, new_fwd[:n_old]))
+    grad_in = [old_to_new.get(v, v) for v in node.inputs]
+    new_grad = ScanGrad(sc, op.wanted, keep)(*(grad_in + kept))
+    new_grad = new_grad if isinstance(new_grad, list) else [new_grad]
+    return dict(list(zip(node.outputs, new_grad)) + list(old_to_new.items()))
+
+
+#: ops whose results the backward step reads from the forward loop rather than computing them again
+def _costly(op):
+    from ..tensor.blas import Dot, Ger, MatMul, _ScaledProduct
+    from ..tensor.nnet.conv import BaseConv
+
+    return isinstance(op, (Dot, MatMul, _ScaledProduct, Ger, BaseConv))
+
+
+def values_to_keep(op):
+    """The values of a ScanGrad's forward step worth keeping from the forward loop (a list, maybe empty).
+
+    The backward step is built on the forward step's graph, so it computes
+    again whatever of the forward step its gradients read: for an LSTM, the
+    gates' matrix products.  Each costly node (a product, a convolution) it
+    would compute is kept instead, moved down through elementwise nodes that
+    are its only readers and whose other inputs are the same at every step
+    (``dot(x, U) + dot(h, W) + b`` keeps one sum, not two products).  The
+    states are not kept: their trajectories already hold them.
+    """
+    from ..tensor.elemwise import Elemwise
+
+    sc = op.scan
+    info = sc.info
+    _, gs = op.step_grads()
+    if not gs:
+        return []
+    states = set(sc.inner_outputs[: info.n_state])
+    fwd_nodes = io_toposort(sc.inner_inputs, sc.inner_outputs)
+    fwd = set(fwd_nodes)
+    # forward nodes the gradient graph reads, up to the states
+    needed, seen, stack = set(), set(), list(gs)
+    while stack:
+        v = stack.pop()
+        if v in seen or v in states or v.owner is None:
+            continue
+        seen.add(v)
+        if v.owner in fwd:
+            needed.add(v.owner)
+        stack.extend(v.owner.inputs)
+    costly = [n for n in fwd_nodes if n in needed and _costly(n.op)]
+    if not costly:
+        return []
+    n_varying = sum(map(len, info.seq_taps)) + sum(map(len, info.state_taps))
+    varying = set(sc.inner_inputs[:n_varying])
+    clients = {}
+    for n in io_toposort(list(sc.inner_inputs), list(sc.inner_outputs) + list(gs)):
+        if any(i in varying or i.owner is None and not isinstance(i, Constant) and i not in sc.inner_inputs
+               for i in n.inputs):  # fmt: skip
+            varying.update(n.outputs)  # (an input of neither: a cotangent placeholder)
+        for i in n.inputs:
+            clients.setdefault(i, []).append(n)
+    outputs = set(sc.inner_outputs) | set(gs)
+    keep = [o for n in costly for o in n.outputs if o in clients or o in outputs]
+    moved = True
+    while moved:
+        moved = False
+        for v in keep:
+            readers = set(clients.get(v, ()))
+            if v in outputs or len(readers) != 1:
+                continue
+            (n,) = readers
+            if n not in fwd or not isinstance(n.op, Elemwise) or len(n.outputs) != 1:
+                continue
+            if any(i in varying and (i not in keep or set(clients[i]) != {n} or i in outputs) for i in n.inputs):
+                continue
+            keep = [k for k in keep if k not in n.inputs] + [n.outputs[0]]
+            moved = True
+            break
+    return [v for v in keep if v not in states and getattr(v.type, "ndim", None) is not None]

@@ -251,7 +251,8 @@ class ScanGradRunner(_Runner):
             g_nit.append(np.ascontiguousarray(g_trajs[k][:n], dtype=dt))
         g_seqs = [np.zeros(s.shape, s.dtype) for s in seqs]
         g_non = [np.zeros(np.shape(v), np.asarray(v).dtype) for v in nonseqs]
-        call = seqs + bufs + nonseqs + adjs + g_nit + g_seqs + g_non
+        kept = [np.ascontiguousarray(k) for k in op.kept_trajectories(args)]
+        call = seqs + bufs + nonseqs + adjs + g_nit + g_seqs + g_non + kept
         key = _layout_key(call)
         if key in self.plans and self.plans[key] is None:
             return False
@@ -293,6 +294,7 @@ class ScanGradRunner(_Runner):
         for k in op._cot_idx:
             vals.append(adjs[k][info.span(k) + t, ...] if k < n_st else g_nit[k - n_st][t, ...])
         vals += [bufs[i][info.span(i) + t, ...] for i in range(op._n_saved)]  # states after step t
+        vals += [k[t, ...] for k in call[len(call) - len(op.saved) :]] if op.saved else []  # values kept at step t
         return vals, slots
 
     def record(self, call, n, stop):

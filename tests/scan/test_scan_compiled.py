@@ -62,6 +62,41 @@ def test_rnn_forward_and_gradients_run_compiled_and_match_numpy(dtype, go_backwa
         for g, e in zip(got, _rnn_grads_numpy(*args, go_backwards=go_backwards)):
             np.testing.assert_allclose(g, e, **tol)
     _all_compiled(f, 2)
+    # the per-step products of the gradients of U, W (and of X's row t) accumulate straight into them
+    assert [getattr(r, "folded", None) for r in _runners(f)] == [None, 3]
+
+
+def _gemm_plan(extra_ptrs=(), z=0, kind=1):
+    """A plan of one gemm call (arguments 0..15) writing intermediate region 2, and a move adding it to region 0."""
+    from nettrain.backends.c.loop_plan import Plan
+
+    plan = Plan(n_call=2)
+    plan.args = [("p", 0)] * 16
+    plan.args[5], plan.args[12] = ("d", 0.0), ("p", z)
+    plan.accumulating = [(0, (5, 12, 15))]
+    plan.ptrs = [(15, 2, 0, 0)] + list(extra_ptrs)
+    plan.moves = [(kind, 12, 0, 0, 0, 2, 0, 0)]
+    return plan
+
+
+def test_a_product_only_added_to_a_gradient_is_folded_into_its_gemm():
+    plan = _gemm_plan()
+    assert plan.fold_adds() == 1
+    assert plan.moves == []
+    assert sorted(plan.ptrs) == [(12, 0, 0, 0), (15, 0, 0, 0)]  # output and z: the accumulator
+    assert plan.args[5] == ("d", 1.0)  # beta = 1: c += a b
+
+
+@pytest.mark.parametrize("why", ["intermediate read by another call", "accumulator read by a call", "z given",
+                                 "a copy, not an add"])  # fmt: skip
+def test_a_product_is_not_folded_when_the_step_needs_it_apart(why):
+    plan = {"intermediate read by another call": lambda: _gemm_plan(extra_ptrs=[(20, 2, 0, 0)]),
+            "accumulator read by a call": lambda: _gemm_plan(extra_ptrs=[(20, 0, 0, 0)]),
+            "z given": lambda: _gemm_plan(z=1234),
+            "a copy, not an add": lambda: _gemm_plan(kind=0)}[why]()  # fmt: skip
+    moves, ptrs = list(plan.moves), list(plan.ptrs)
+    assert plan.fold_adds() == 0
+    assert plan.moves == moves and plan.ptrs == ptrs and plan.args[5] == ("d", 0.0)
 
 
 def test_sequence_taps_and_output_taps_mit_sot():

@@ -86,6 +86,10 @@ int64_t nt_scan_loop(int64_t, int64_t, int64_t, const int64_t *, int64_t, const 
 _LOOP_SAFE = (Elemwise, Dot, Gemm, Gemv, Ger, CAReduce, IncSubtensor)
 #: pointer arguments that are the kernel's own scratch memory (a fresh buffer of that size will do)
 _SCRATCH = {CAReduce: (5,)}
+#: kernels that can add their product into their output (slots of beta, z and the output in the gemm
+#: kernel's arguments; ``z == out`` with ``beta == 1`` accumulates): see :meth:`Plan.fold_adds`
+_ACCUMULATES = {Dot: (5, 12, 15), Gemm: (5, 12, 15)}
+_GEMM_ARGS = 16
 #: ops without C code whose outputs depend only on shapes (fixed for a plan)
 _SHAPE_OPS = (Shape, Shape_i, SliceLength)
 
@@ -195,8 +199,9 @@ class Body:
                 rec = _Recorder(getattr(lib, name))
                 by_value = [j for j, v in enumerate(node.inputs) if v.type.ndim == 0 and v not in static
                             and not isinstance(v, Constant)]  # fmt: skip
+                acc = _ACCUMULATES.get(type(node.op)) if len(kinds) == _GEMM_ARGS else None
                 self.entries.append(("c", k.bind(rec, ffi), rec, kinds, int(ffi.cast("intptr_t", tramp)), ffi,
-                                     by_value, _SCRATCH.get(type(node.op), ())))  # fmt: skip
+                                     by_value, _SCRATCH.get(type(node.op), ()), acc))  # fmt: skip
                 continue
             k = c_kernel(node.op, node)
             runner = k.bind(None, None) if k is not None and not k.source else node.op.perform
@@ -234,7 +239,7 @@ class Body:
                         raise Unsupported("%s returned new memory" % node.op)
                     regions.add(("var", o), c[0])
             if e[0] == "c":
-                _, _, rec, kinds, tramp, ffi, by_value, scratch = e
+                _, _, rec, kinds, tramp, ffi, by_value, scratch, acc = e
                 if not rec.calls and any(isinstance(o, np.ndarray) and o.size for o in vals_of(node, vals)):
                     raise Unsupported("%s computed its result without its kernel" % node.op)
                 raw = []
@@ -251,7 +256,7 @@ class Body:
                 for j in by_value:
                     if not isinstance(args[j], np.ndarray) or _data(args[j]) not in seen:
                         raise Unsupported("%s reads a per-step scalar by value" % node.op)
-                calls.append((tramp, raw))
+                calls.append((tramp, raw, acc))
         for v in self.fgraph.outputs:
             if v not in vals:
                 vals[v] = v.data if isinstance(v, Constant) else None
@@ -310,6 +315,7 @@ class Plan:
         self.bases = [0] * n_call
         self.calls, self.ptrs, self.moves, self.args = [], [], [], []
         self.cond = [-1, 0, 0, 0]
+        self.accumulating = []  # (first argument slot, (beta, z, out) slots) of calls that can accumulate
 
     def region(self, rid, regions):
         """Index of the region ``rid`` (registering a fixed one from ``regions``)."""
@@ -340,8 +346,10 @@ class Plan:
     def add_calls(self, calls_a, calls_b, ta, tb, regions):
         if len(calls_a) != len(calls_b) or any(len(x[1]) != len(y[1]) for x, y in zip(calls_a, calls_b)):
             raise Unsupported("the steps make different calls")
-        for (tramp, raw_a), (_, raw_b) in zip(calls_a, calls_b):
+        for (tramp, raw_a, acc), (_, raw_b, _) in zip(calls_a, calls_b):
             for ca, cb in zip(raw_a, raw_b):
+                if acc is not None:
+                    self.accumulating.append((len(self.args), acc))
                 self.calls.append((tramp, len(self.args)))
                 for xa, xb in zip(ca, cb):
                     slot = len(self.args)
@@ -372,6 +380,40 @@ class Plan:
                 raise Unsupported("a step result outside known arrays")
             loc.extend(hit)
         return self.locate(la, lb, ta, tb, regions_a)
+
+    def fold_adds(self):
+        """Let products that a step only adds into a gradient accumulate there themselves.
+
+        A step's ``dot(x.T, dz)`` (a weight's gradient) is written to an
+        intermediate that a move then adds to the accumulator: two passes
+        over the matrix per step.  When the intermediate is read by nothing
+        else and the accumulator by no call, the product's kernel gets the
+        accumulator as its output and as its ``z`` with ``beta = 1``
+        (``c += a b`` in BLAS), and the move goes.  Returns how many folded.
+        """
+        ptr_at = {p[0]: k for k, p in enumerate(self.ptrs)}
+        read = {p[1] for p in self.ptrs}  # regions some call points into, before folding
+        folded = 0
+        for start, (beta, z, out) in self.accumulating:
+            k = ptr_at.get(start + out)
+            if k is None or self.args[start + z] != ("p", 0):
+                continue
+            _, region, off, delta = self.ptrs[k]
+            if region < self.n_call or sum(p[1] == region for p in self.ptrs) != 1:
+                continue  # a per-call array, or an intermediate some other call reads
+            hits = [j for j, m in enumerate(self.moves) if m[5:] == (region, off, delta)]
+            if len(hits) != 1 or any(m[5] == region for j, m in enumerate(self.moves) if j != hits[0]):
+                continue
+            move = self.moves[hits[0]]
+            if move[0] == 0 or move[2] in read:  # a copy, or a destination the step's calls read
+                continue
+            dst = move[2:5]
+            self.ptrs[k] = (start + out,) + dst
+            self.ptrs.append((start + z,) + dst)
+            self.args[start + beta] = ("d", 1.0)
+            del self.moves[hits[0]]
+            folded += 1
+        return folded
 
     def finish(self):
         """Build the C tables."""

@@ -331,6 +331,7 @@ class ScanGradRunner(_Runner):
                 plan.moves.append((_add_kind(dst.dtype), dst.size, r, 0, 0) + src)
             else:
                 plan.moves.append((_add_kind(dst.dtype), nbytes // dst.itemsize, r, row * nbytes, nbytes) + src)
+        self.folded = plan.fold_adds()
         plan.finish()
         return plan
 

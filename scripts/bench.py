@@ -28,8 +28,16 @@ import nettrain as theano  # noqa: E402
 import nettrain.tensor as T  # noqa: E402
 
 
+#: seconds each row runs before it is timed: an idle vCPU here comes back slow (a train step of 3.3 ms took
+#: 4.5 ms for its first ~40 ms of calls after a 0.5 s pause), so one warm-up call is not enough
+WARMUP = 0.2
+
+
 def _median_time(fn, repeat, number=1):
+    end = time.perf_counter() + WARMUP
     fn()
+    while time.perf_counter() < end:
+        fn()
     times = []
     for _ in range(repeat):
         t = time.perf_counter()

@@ -66,16 +66,17 @@ def test_rnn_forward_and_gradients_run_compiled_and_match_numpy(dtype, go_backwa
     assert [getattr(r, "folded", None) for r in _runners(f)] == [None, 3]
 
 
-def _gemm_plan(extra_ptrs=(), z=0, kind=1):
+def _gemm_plan(extra_ptrs=(), z=0, kind=1, n=12):
     """A plan of one gemm call (arguments 0..15) writing intermediate region 2, and a move adding it to region 0."""
     from nettrain.backends.c.loop_plan import Plan
 
     plan = Plan(n_call=2)
     plan.args = [("p", 0)] * 16
+    plan.args[1], plan.args[2] = ("i", 3), ("i", 4)  # a 3x4 product: 12 elements
     plan.args[5], plan.args[12] = ("d", 0.0), ("p", z)
     plan.accumulating = [(0, (5, 12, 15))]
     plan.ptrs = [(15, 2, 0, 0)] + list(extra_ptrs)
-    plan.moves = [(kind, 12, 0, 0, 0, 2, 0, 0)]
+    plan.moves = [(kind, n, 0, 0, 0, 2, 0, 0)]
     return plan
 
 
@@ -88,12 +89,14 @@ def test_a_product_only_added_to_a_gradient_is_folded_into_its_gemm():
 
 
 @pytest.mark.parametrize("why", ["intermediate read by another call", "accumulator read by a call", "z given",
-                                 "a copy, not an add"])  # fmt: skip
+                                 "z in a region", "a copy, not an add", "part of the product added"])  # fmt: skip
 def test_a_product_is_not_folded_when_the_step_needs_it_apart(why):
     plan = {"intermediate read by another call": lambda: _gemm_plan(extra_ptrs=[(20, 2, 0, 0)]),
             "accumulator read by a call": lambda: _gemm_plan(extra_ptrs=[(20, 0, 0, 0)]),
             "z given": lambda: _gemm_plan(z=1234),
-            "a copy, not an add": lambda: _gemm_plan(kind=0)}[why]()  # fmt: skip
+            "z in a region": lambda: _gemm_plan(extra_ptrs=[(12, 3, 0, 0)]),
+            "a copy, not an add": lambda: _gemm_plan(kind=0),
+            "part of the product added": lambda: _gemm_plan(n=8)}[why]()  # fmt: skip
     moves, ptrs = list(plan.moves), list(plan.ptrs)
     assert plan.fold_adds() == 0
     assert plan.moves == moves and plan.ptrs == ptrs and plan.args[5] == ("d", 0.0)

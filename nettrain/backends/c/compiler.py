@@ -99,6 +99,17 @@ def openmp_works():
 _PROBING = threading.Lock()
 
 
+def probe_in_background():
+    """Start :func:`openmp_works`'s probe in a thread, once per compiler setting (the next build waits for it)."""
+    key = (config.cxx, config.openmp)
+    if key not in _PROBES_STARTED:
+        _PROBES_STARTED.add(key)
+        in_background(openmp_works, "nettrain-openmp-probe", until_started=True)
+
+
+_PROBES_STARTED = set()
+
+
 @functools.lru_cache(maxsize=None)
 def _openmp_works(cxx, enabled):
     info = _compiler_info(cxx)

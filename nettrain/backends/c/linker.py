@@ -25,7 +25,7 @@ from . import reduction as _reduction  # noqa: F401 - registers CAReduce kernels
 from . import shape_ops as _shape_ops  # noqa: F401 - registers subtensor / shape kernels
 from .. import threads
 from .cache import CacheWriteError, CompileCacheWarning
-from .compiler import PART, CompileError, available, build_library, in_background, openmp_works
+from .compiler import PART, CompileError, available, build_library, openmp_works, probe_in_background
 from .registry import NAME, c_kernel
 from .table import PRELUDE
 
@@ -167,8 +167,7 @@ class CLinker:
         """
         if available():  # before cffi's import (usable()): the compiler runs start sooner
             fastcall.prefetch()
-            # the kernels' flags: their build waits for the answer
-            in_background(openmp_works, "nettrain-openmp-probe", until_started=True)
+            probe_in_background()  # the kernels' flags: their build waits for the answer
 
     def make_thunk(self, fgraph, input_cells, allow_gc=True):
         """Return ``(run, cells)``; ``run()`` computes every output cell."""

@@ -89,7 +89,8 @@ _SCRATCH = {CAReduce: (5,)}
 #: kernels that can add their product into their output (slots of beta, z and the output in the gemm
 #: kernel's arguments; ``z == out`` with ``beta == 1`` accumulates): see :meth:`Plan.fold_adds`
 _ACCUMULATES = {Dot: (5, 12, 15), Gemm: (5, 12, 15)}
-_GEMM_ARGS = 16
+#: the gemm kernel's argument count, and the slots of its output's rows and columns (``m``, ``n``)
+_GEMM_ARGS, _GEMM_M, _GEMM_N = 16, 1, 2
 #: ops without C code whose outputs depend only on shapes (fixed for a plan)
 _SHAPE_OPS = (Shape, Shape_i, SliceLength)
 
@@ -396,8 +397,8 @@ class Plan:
         folded = 0
         for start, (beta, z, out) in self.accumulating:
             k = ptr_at.get(start + out)
-            if k is None or self.args[start + z] != ("p", 0):
-                continue
+            if k is None or start + z in ptr_at or self.args[start + z] != ("p", 0):
+                continue  # no known output, or a z to add (a region's pointer, or a fixed address)
             _, region, off, delta = self.ptrs[k]
             if region < self.n_call or sum(p[1] == region for p in self.ptrs) != 1:
                 continue  # a per-call array, or an intermediate some other call reads
@@ -407,6 +408,9 @@ class Plan:
             move = self.moves[hits[0]]
             if move[0] == 0 or move[2] in read:  # a copy, or a destination the step's calls read
                 continue
+            (km, m), (kn, n) = self.args[start + _GEMM_M], self.args[start + _GEMM_N]
+            if km != "i" or kn != "i" or m * n != move[1]:
+                continue  # the move adds part of the product (a view of it): the product would not fit
             dst = move[2:5]
             self.ptrs[k] = (start + out,) + dst
             self.ptrs.append((start + z,) + dst)

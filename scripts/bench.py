@@ -222,6 +222,52 @@ def bench_mlp(table, repeat):
     bench_compile_rows(table, "mlp", "MLP train function compile, new process (function() only; imports excluded)")
 
 
+#: the products of one MLP train step (784-512-512-10): (rows, inner, columns, transpose a, transpose b) at batch b
+def _mlp_products(b):
+    return [(b, 784, 512, 0, 0), (b, 512, 512, 0, 0), (b, 512, 10, 0, 0),  # forward
+            (b, 10, 512, 0, 1), (512, b, 10, 1, 0), (b, 512, 512, 0, 1), (512, b, 512, 1, 0),  # backward
+            (784, b, 512, 1, 0)]  # fmt: skip
+
+
+def bench_mlp_gemms(table, repeat):
+    """What bounds the MLP rows: the step's eight products alone, in NumPy's BLAS and in nettrain's ``dot``.
+
+    NumPy runs them with OpenBLAS's own threads (2 here), nettrain in its bands (one single-threaded
+    BLAS call per thread); the 1-thread row is OpenBLAS alone on one core.  The note gives the sum's
+    GFLOP/s and the share of NumPy's whole step (the same run's MLP rows are measured again here).
+    """
+    rng = np.random.default_rng(3)
+    a, b = T.fmatrix("a"), T.fmatrix("b")
+    f = theano.function([a, b], T.dot(a, b), mode=theano.Mode(linker="c"))
+    for batch in (128, 1024):
+        _mlp_gemm_rows(table, repeat, f, rng, batch)
+
+
+def _mlp_gemm_rows(table, repeat, f, rng, batch):
+    from threadpoolctl import threadpool_limits
+
+    mats, flop = [], 0
+    for m, k, n, ta, tb in _mlp_products(batch):
+        x = rng.random((k, m) if ta else (m, k), dtype=np.float32)
+        y = rng.random((n, k) if tb else (k, n), dtype=np.float32)
+        mats.append((x.T if ta else x, y.T if tb else y))
+        flop += 2 * m * k * n
+    params = [np.asarray(rng.normal(size=s_) * 0.05, dtype=np.float32) for s_ in
+              [(784, 512), (512,), (512, 512), (512,), (512, 10), (10,)]]  # fmt: skip
+    xv, yv = rng.random((batch, 784), dtype=np.float32), rng.integers(0, 10, size=batch).astype(np.int32)
+    step = _numpy_time(lambda: _numpy_mlp_step(params, xv, yv), repeat)
+    w = "MLP b%d: its 8 products only (%.2f GFLOP)" % (batch, flop / 1e9)
+    table.add(w, "NumPy step (all of it)", step, step)
+    runs = [("NumPy @ (OpenBLAS, 2 threads)", lambda: [x @ y for x, y in mats], _numpy_time),
+            ("nettrain dot (c, bands)", lambda: [f(x, y) for x, y in mats], _median_time)]
+    for label, fn, timer in runs:
+        t = timer(fn, repeat)
+        table.add(w, label, t, step, "%.0f GFLOP/s" % (flop / t / 1e9))
+    with threadpool_limits(1, user_api="blas"):
+        t = _median_time(lambda: [x @ y for x, y in mats], repeat)
+    table.add(w, "NumPy @ (OpenBLAS, 1 thread)", t, step, "%.0f GFLOP/s" % (flop / t / 1e9))
+
+
 def bench_compile_rows(table, what, w):
     """Cold (empty cache) and warm (cache hit) compile in new processes: wall and CPU seconds."""
     with tempfile.TemporaryDirectory() as cache:
@@ -780,6 +826,7 @@ BENCHES = {
     "overhead": bench_overhead,
     "fused": bench_fused,
     "mlp": bench_mlp,
+    "gemms": bench_mlp_gemms,
     "rnn": bench_rnn,
     "compile": bench_compile,
     "lenet": bench_lenet,

@@ -49,14 +49,15 @@ class Step:
         self.clear = ()
 
 
-def storage_plan(fgraph, input_cells, allow_gc=True):
+def storage_plan(fgraph, input_cells, allow_gc=True, order=None):
     """Cells for every variable of ``fgraph`` and the steps that fill them.
 
-    ``input_cells`` maps each fgraph input to its cell.  Returns
-    ``(steps, cells)`` where ``cells`` maps variables to cells.
+    ``input_cells`` maps each fgraph input to its cell; ``order`` is the
+    nodes' order (a topological one; ``fgraph.toposort()`` by default).
+    Returns ``(steps, cells)`` where ``cells`` maps variables to cells.
     """
     cells = dict(input_cells)
-    order = fgraph.toposort()
+    order = fgraph.toposort() if order is None else order
     steps = []
     for node in order:
         ins = []

@@ -378,6 +378,9 @@ class Function:
             wrap = prof.node_wrapper(wrap)
         from ..backends.c.cache import labelled
 
+        # which output replaces which shared variable after a call: a linker may compute it in place
+        n_out, n_upd = maker.n_out, maker.n_upd
+        fg.update_targets = {v: k for (k, _), v in zip(maker.updates, fg.outputs[n_out : n_out + n_upd])}
         # `nettrain cache list` shows which functions use an entry
         with instrumented(wrap), labelled(self.name or "<unnamed>"):
             self._run, cells = linker.make_thunk(fg, in_cells, allow_gc=config.allow_gc)

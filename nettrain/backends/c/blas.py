@@ -145,8 +145,10 @@ def _gemm_source(dtype, it):
             "    const char *z, int64_t zs0, int64_t zs1, char *pc)\n{\n"
             "  typedef void (*gemm_t)(int, int, int, %s, %s, %s, %s, const %s *, %s, const %s *, %s, %s, %s *, %s);\n"
             "  %s *c = (%s *)pc; %s bcoef = 0;\n"
-            "  if (z == pc && beta == 1.0)\n    bcoef = 1;  /* c += a b: a compiled loop accumulating a gradient */\n"
-            "  else if (z != NULL) {\n    const %s bt = (%s)beta;\n%s    bcoef = 1;\n  }\n"
+            "  if (z == pc) {  /* in place: a shared variable's update, or a compiled loop's gradient sum */\n"
+            "    if (beta != 1.0)\n      for (int64_t i = 0; i < m * n; i++) c[i] *= beta;\n"
+            "    bcoef = 1;\n"
+            "  } else if (z != NULL) {\n    const %s bt = (%s)beta;\n%s    bcoef = 1;\n  }\n"
             "  if (k > 0)\n    %s_gemm_par((%s_pgemm_t)fp, %d, ta ? %d : %d, tb ? %d : %d, m, n, k, (%s)alpha,\n"
             "                 (const %s *)a, lda, (const %s *)b, ldb, bcoef, c, n);\n"
             "  else if (z == NULL)\n    for (int64_t i = 0; i < m * n; i++) c[i] = 0;\n}\n"
@@ -320,7 +322,7 @@ def gemm_kernel(op, node):
     dt = np.dtype(dtype)
     z_static = node.inputs[0].type.shape
 
-    def bind(fn, ffi):
+    def bind(fn, ffi, inplace=False):
         fp, ptr = ffi.cast("void *", _routine(blas, dtype, "gemm")), _pointer_fn(ffi)
         pool = OutputPool(dt)
 
@@ -329,13 +331,24 @@ def gemm_kernel(op, node):
             _check_dot("gemm", x, y)
             shape = (x.shape[0], y.shape[1])
             _check_z("gemm", z, z_static, shape)
-            out = pool.empty(shape)
+            if inplace and _takes_result(args[0], z, x, y, shape):
+                out = z  # the kernel sees z == out: it adds alpha * x y into it
+            else:
+                out = pool.empty(shape)
             _gemm_call(fn, ffi, fp, ptr, x, y, float(alpha), float(beta), ptr(z), _zstrides(z), out, dt.itemsize)
             outs[0][0] = out
 
         return run
 
-    return Kernel(_gemm_source(dtype, blas.int_type), _CDEFS["gemm"] % NAME, bind)
+    # bind_inplace: a shared variable's update, computed in its own buffer (inplace.py)
+    return Kernel(_gemm_source(dtype, blas.int_type), _CDEFS["gemm"] % NAME, bind,
+                  lambda fn, ffi: bind(fn, ffi, inplace=True))  # fmt: skip
+
+
+def _takes_result(given, z, x, y, shape):
+    """True when the array ``z`` (the argument ``given`` as is) can be overwritten by the product's result."""
+    return (z is given and z.shape == shape and z.flags.c_contiguous and z.flags.writeable
+            and not np.may_share_memory(z, x) and not np.may_share_memory(z, y))  # fmt: skip
 
 
 @c_kernel.register(Gemv)

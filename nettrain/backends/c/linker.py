@@ -13,7 +13,7 @@ import importlib.util
 import os
 import warnings
 
-from ..python import PythonLinker, storage_plan
+from ..python import _NODE_WRAPPER, PythonLinker, storage_plan
 from . import blas as _blas  # noqa: F401 - registers Dot/Gemm/Gemv/Ger kernels (when a BLAS is found)
 from . import bn as _bn  # noqa: F401 - registers batch-normalization kernels
 from . import conv as _conv  # noqa: F401 - registers conv2d forward / gradient kernels
@@ -26,6 +26,7 @@ from . import shape_ops as _shape_ops  # noqa: F401 - registers subtensor / shap
 from .. import threads
 from .cache import CacheWriteError, CompileCacheWarning
 from .compiler import PART, CompileError, available, build_library, openmp_works, probe_in_background
+from .inplace import inplace_plan
 from .registry import NAME, c_kernel
 from .table import PRELUDE
 
@@ -174,10 +175,14 @@ class CLinker:
         if not usable():
             _warn_once("no working C compiler (config.cxx) or no cffi; the 'c' linker falls back to the Python linker")
             return PythonLinker().make_thunk(fgraph, input_cells, allow_gc)
-        steps, cells = storage_plan(fgraph, input_cells, allow_gc)
+        # shared-variable updates that can be computed in the variable's own buffer (inplace.py); not while a
+        # wrapper inspects each node (DebugMode checks that inputs stay unchanged)
+        targets = getattr(fgraph, "update_targets", None) if _NODE_WRAPPER[0] is None else None
+        order, inplace = inplace_plan(fgraph, targets)
+        steps, cells = storage_plan(fgraph, input_cells, allow_gc, order)
         fastcall.prefetch()  # the call path's first build (empty cache) runs beside the kernels' build
         try:
-            runners, keep = self.runners(steps)
+            runners, keep = self.runners(steps, inplace)
         except CompileError as e:
             # a bug in nettrain's code generation: keep the program running
             warnings.warn("C kernels failed to compile; using the Python linker.\n%s" % e, RuntimeWarning)
@@ -199,9 +204,10 @@ class CLinker:
         run.steps, run.runners, run.c_kernels = steps, runners, self._last_kernels
         return run, cells
 
-    def runners(self, steps):
+    def runners(self, steps, inplace=()):
         """``(runners, library)``: each step's C kernel (one build for all) or its ``perform``.
 
+        Nodes in ``inplace`` get their kernel's in-place runner (``bind_inplace``).
         Raises CompileError when the generated source does not compile.
         """
         kernels = [(i, c_kernel(s.node.op, s.node)) for i, s in enumerate(steps)]
@@ -218,7 +224,8 @@ class CLinker:
         self.last_source = (source, cdef)
         ffi, lib = build_library(source, cdef)
         for (i, k), name in zip(kernels, names):
-            runners[i] = k.bind(getattr(lib, name), ffi)
+            bind = k.bind_inplace if steps[i].node in inplace and k.bind_inplace is not None else k.bind
+            runners[i] = bind(getattr(lib, name), ffi)
         # step -> (kernel, its function's name, ffi, lib): what a compiled loop needs to call it from C
         self._last_kernels = {i: (k, name, ffi, lib) for (i, k), name in zip(kernels, names)}
         return runners, (ffi, lib)

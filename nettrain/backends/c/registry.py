@@ -20,15 +20,18 @@ class Kernel:
     contract as ``Op.perform``, calling the compiled function ``fn``.
     An empty ``source`` marks a Python-only runner (e.g. for view ops, where
     a call to ``perform`` costs more than the work): nothing is compiled and
-    the linker calls ``bind(None, None)``.
+    the linker calls ``bind(None, None)``.  ``bind_inplace`` (optional, same
+    contract) writes the result into the node's first input where it can: the
+    linker uses it for shared-variable updates that ``inplace.py`` allows.
     """
 
-    __slots__ = ("source", "cdef", "bind")
+    __slots__ = ("source", "cdef", "bind", "bind_inplace")
 
-    def __init__(self, source, cdef, bind):
+    def __init__(self, source, cdef, bind, bind_inplace=None):
         self.source = source
         self.cdef = cdef
         self.bind = bind
+        self.bind_inplace = bind_inplace
 
 
 def fast_from_buffer(ffi):

@@ -404,6 +404,11 @@ class Function:
             self._download = None
         self._upd = [(k.container, cells[v]) for (k, _), v in zip(maker.updates, outs[n_out : n_out + n_upd])]
         self._upd += [(self._state[s], cells[v]) for (s, _), v in zip(maker.state_inputs, outs[n_out + n_upd :])]
+        # an update whose value is an input, a constant or a shared variable (or a view of one), e.g.
+        # W_target <- W, gets a copy: sharing W's buffer, it would follow W's in-place updates
+        self._upd_copy = _copy_needed(fg, outs[n_out:])
+        if not any(self._upd_copy):
+            self._upd_copy = None
         self._kind = maker.kind
         self._keys = maker.keys
         # precomputed for __call__: the cells emptied after a call, the fast-path input checks
@@ -412,7 +417,8 @@ class Function:
         self._single = self._out_cells[0] if maker.kind == "single" and not self._any_copy else None
         # the common case of __call__ in C (compiled functions only: the Python linker stays pure Python)
         self._call_c = None
-        if getattr(linker, "name", None) == "c" and not self._any_copy and maker.kind != "dict":
+        if getattr(linker, "name", None) == "c" and not self._any_copy and maker.kind != "dict" \
+                and self._upd_copy is None:  # fmt: skip
             from ..backends.c import fastcall
 
             spec = fastcall.call_spec(
@@ -538,6 +544,8 @@ class Function:
             # read every new value before writing any: an update may be another
             # shared variable's container (e.g. a swap)
             vals = [cell[0] for _, cell in upd]
+            if self._upd_copy is not None:
+                vals = [v.copy() if c and hasattr(v, "copy") else v for v, c in zip(vals, self._upd_copy)]
             for (container, _), v in zip(upd, vals):
                 container[0] = v
         for c in self._clear_in:

@@ -160,6 +160,8 @@ def values_to_keep(op):
             varying.update(n.outputs)  # (an input of neither: a cotangent placeholder)
         for i in n.inputs:
             clients.setdefault(i, []).append(n)
+    # a product of loop-invariant values only is the same at every step: n copies of it would only cost memory
+    costly = [n for n in costly if any(i in varying for i in n.inputs)]
     outputs = set(sc.inner_outputs) | set(gs)
     keep = [o for n in costly for o in n.outputs if o in clients or o in outputs]
     moved = True
@@ -177,4 +179,33 @@ def values_to_keep(op):
             keep = [k for k in keep if k not in n.inputs] + [n.outputs[0]]
             moved = True
             break
-    return [v for v in keep if v not in states and getattr(v.type, "ndim", None) is not None]
+    return [v for v in keep if v not in states and getattr(v.type, "ndim", None) is not None
+            and _same_shape_every_step(v, sc.inner_inputs, varying)]  # fmt: skip
+
+
+def _same_shape_every_step(v, inner_inputs, varying):
+    """True when ``v``'s shape follows from its inputs' shapes and loop-invariant values only.
+
+    The kept values of all steps are stacked into one array.  Elementwise
+    ops, transposes, products and reductions take their output shape from
+    their inputs' shapes (each step's slice of a sequence has the same shape;
+    scan requires it of states); any other op must get its other inputs
+    (indices, shapes, axes) from loop-invariant values: ``M[:t]`` with ``t`` a
+    state is not kept.
+    """
+    from ..tensor.elemwise import DimShuffle, Elemwise
+    from ..tensor.reduction import CAReduce
+
+    by_shapes = (Elemwise, DimShuffle, CAReduce)
+    stack, seen = [v], set()
+    while stack:
+        w = stack.pop()
+        if w in seen or w.owner is None or w in inner_inputs:
+            continue
+        seen.add(w)
+        node = w.owner
+        if not isinstance(node.op, by_shapes) and not _costly(node.op):
+            if any(i in varying for i in node.inputs[1:]):
+                return False
+        stack.extend(node.inputs)
+    return True

@@ -156,3 +156,53 @@ def test_profiled_function_runs_out_of_place_with_the_same_values():
         assert (W.get_value(borrow=True) is buf) == (not profile)  # profiling times the plain step
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+def test_an_update_reading_another_updated_weight_sees_its_old_value():
+    # L <- L + G G' and W <- W - lr L G: both are moved to the end; W's update must read the old L
+    L = theano.shared(RNG.normal(size=(4, 4)).astype("float32"), name="L")
+    W = theano.shared(RNG.normal(size=(4, 3)).astype("float32"), name="W")
+    G = T.fmatrix("G")
+    upd = [(L, L + T.dot(G, G.T)), (W, W - np.float32(0.1) * T.dot(L, G))]
+    f = theano.function([G], [], updates=upd, mode=C)
+    chosen = _inplace_nodes(f)
+    assert len(chosen) == 1 and next(iter(chosen)).inputs[0] is W  # L's update stays out of place
+    g = RNG.normal(size=(4, 3)).astype("float32")
+    for _ in range(3):
+        l0, w0 = L.get_value(), W.get_value()
+        f(g)
+        np.testing.assert_allclose(L.get_value(), l0 + g @ g.T, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(W.get_value(), w0 - 0.1 * l0 @ g, rtol=1e-5, atol=1e-5)
+
+
+def test_a_copy_of_a_weight_made_by_an_update_does_not_follow_its_in_place_training():
+    # a target network: W_target <- W in one function, W trained in place by another
+    f, W, data = _sgd(C)
+    W_target = theano.shared(np.zeros((6, 4), dtype="float32"))
+    sync = theano.function([], [], updates=[(W_target, W)], mode=C)
+    sync()
+    synced = W.get_value()
+    assert not np.shares_memory(W_target.get_value(borrow=True), W.get_value(borrow=True))
+    for _ in range(3):
+        f(*data)
+    np.testing.assert_array_equal(W_target.get_value(), synced)
+    assert not np.array_equal(W.get_value(), synced)
+
+
+def test_in_place_with_beta_gives_the_out_of_place_bits(monkeypatch):
+    # W <- 0.9 W - lr dot(x', d): a Gemm with beta = 0.9 (weight decay)
+    results = []
+    for plan in ("in place", "out of place"):
+        if plan == "out of place":
+            monkeypatch.setattr(c_linker, "inplace_plan", lambda fg, targets: (fg.toposort(), set()))
+        W = theano.shared(np.linspace(-1, 1, 24, dtype="float32").reshape(6, 4))
+        x, d = T.fmatrix("x"), T.fmatrix("d")
+        f = theano.function([x, d], [], updates=[(W, np.float32(0.9) * W - np.float32(0.01) * T.dot(x.T, d))],
+                            mode=C)  # fmt: skip
+        assert bool(_inplace_nodes(f)) or plan == "out of place"
+        xv = np.linspace(0, 1, 30, dtype="float32").reshape(5, 6)
+        dv = np.linspace(-2, 1, 20, dtype="float32").reshape(5, 4)
+        for _ in range(3):
+            f(xv, dv)
+        results.append(W.get_value())
+    np.testing.assert_array_equal(*results)

@@ -153,3 +153,30 @@ def test_function_with_kept_values_pickles_and_gives_the_same_results():
     args = _args()
     for a, b in zip(f(*args), g(*args)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_product_whose_shape_changes_with_the_step_is_not_kept():
+    # p = M[:t] v has t rows at step t: the steps' values could not be stacked, so it is computed again
+    M, v, s0 = T.dmatrix("M"), T.dvector("v"), T.dscalar("s0")
+
+    def step(t, s, M_, v_):
+        p = T.dot(M_[:t], v_)
+        return t + 1, s + (p**2).sum()
+
+    (ts, ss), _ = theano.scan(step, outputs_info=[T.constant(np.int64(1)), s0], non_sequences=[M, v], n_steps=4)
+    f = theano.function([M, v, s0], [ss[-1]] + T.grad(ss[-1], [M, v]))
+    assert not _nodes(f, ScanGrad)[0].op.saved
+    Mv, vv = RNG.normal(size=(5, 3)), RNG.normal(size=3)
+    got = f(Mv, vv, 0.0)
+    want = sum(((Mv[:t] @ vv) ** 2).sum() for t in range(1, 5))
+    np.testing.assert_allclose(got[0], want, rtol=1e-12)
+    gv = sum(2 * Mv[:t].T @ (Mv[:t] @ vv) for t in range(1, 5))
+    np.testing.assert_allclose(got[2], gv, rtol=1e-10)
+
+
+def test_a_product_of_loop_invariant_values_is_not_kept_per_step():
+    X, h0, A, B = T.tensor3("X"), T.matrix("h0"), T.matrix("A"), T.matrix("B")
+    hs, _ = theano.scan(lambda x, h, A_, B_: T.tanh(x + T.dot(h, T.dot(A_, B_))), sequences=X, outputs_info=h0,
+                        non_sequences=[A, B])  # fmt: skip
+    f = theano.function([X, h0, A, B], T.grad(hs.sum(), [A, B]))
+    assert not _nodes(f, ScanGrad)[0].op.saved

@@ -146,13 +146,15 @@ def _gemm_source(dtype, it):
             "  typedef void (*gemm_t)(int, int, int, %s, %s, %s, %s, const %s *, %s, const %s *, %s, %s, %s *, %s);\n"
             "  %s *c = (%s *)pc; %s bcoef = 0;\n"
             "  if (z == pc) {  /* in place: a shared variable's update, or a compiled loop's gradient sum */\n"
-            "    if (beta != 1.0)\n      for (int64_t i = 0; i < m * n; i++) c[i] *= beta;\n"
+            "    const %s bt = (%s)beta;  /* the rounding of the out-of-place fill below */\n"
+            "    if (beta != 1.0)\n      for (int64_t i = 0; i < m * n; i++) c[i] = bt * c[i];\n"
             "    bcoef = 1;\n"
             "  } else if (z != NULL) {\n    const %s bt = (%s)beta;\n%s    bcoef = 1;\n  }\n"
             "  if (k > 0)\n    %s_gemm_par((%s_pgemm_t)fp, %d, ta ? %d : %d, tb ? %d : %d, m, n, k, (%s)alpha,\n"
             "                 (const %s *)a, lda, (const %s *)b, ldb, bcoef, c, n);\n"
             "  else if (z == NULL)\n    for (int64_t i = 0; i < m * n; i++) c[i] = 0;\n}\n"
-            % (NAME, it, it, it, t, t, it, t, it, t, t, it, t, t, t, t, t, _fill(t, "c", "m", "n", "z", "zs0", "zs1"),
+            % (NAME, it, it, it, t, t, it, t, it, t, t, it, t, t, t, t, t, t, t,
+               _fill(t, "c", "m", "n", "z", "zs0", "zs1"),
                NAME, NAME, _ORDER, _TRANS, _NOTRANS, _TRANS, _NOTRANS, t, t, t))  # fmt: skip
 
 

@@ -16,13 +16,19 @@ refuses where the old value could still be seen:
   that the update itself reads (``dot(W, y)`` as its ``x``);
 * the update's value is also returned (the caller would hold the weight's
   buffer);
+* another update moved to the end reads the weight (``L <- L + G G'`` and
+  ``W <- W - lr L G``: the updates run last in any order among themselves);
 * a node wrapper is inspecting the step (DebugMode checks that undeclared
   inputs stay unchanged, profiling times each node): they see the plain
   out-of-place step.
 
 At run time the kernel still falls back to a fresh output when the weight's
 array cannot take it (not C-contiguous, read-only, another shape or dtype,
-or sharing memory with ``x`` or ``y``).
+or sharing memory with ``x`` or ``y``).  An update whose value is another
+shared variable (``W_target <- W``) is copied by ``Function`` (it would
+otherwise share ``W``'s buffer and follow its in-place updates).  As in
+Theano, a call that fails after an in-place update ran (an interrupt, a
+shape error in a later update) leaves that weight updated.
 """
 
 from ...tensor.blas import Gemm
@@ -39,16 +45,25 @@ def inplace_plan(fgraph, targets):
         return order, set()
     clients = fgraph.clients
     outputs = fgraph.outputs
-    chosen = []
+    chosen = {}  # update node -> the nodes that read its variable's old value
     for value, var in targets.items():
         node = value.owner
         if node is None or not isinstance(node.op, Gemm) or node.inputs[0] is not var:
             continue
         if outputs.count(value) != 1 or any(key != ("output", outputs.index(value)) for key in clients.get(value, ())):
             continue  # returned as well, or read by another node: it must stay a value of its own
-        if _old_value_escapes(fgraph, var, node):
-            continue
-        chosen.append(node)
+        readers = _readers_of_old_value(fgraph, var, node)
+        if readers is not None:
+            chosen[node] = readers
+    # the moved updates run after everything else, in any order among themselves: one that reads another's
+    # variable (as a factor, or through a view) would see it updated, so that other one stays out of place
+    dropped = True
+    while dropped:
+        dropped = False
+        for node, readers in list(chosen.items()):
+            if any(r in chosen for r in readers):
+                del chosen[node]
+                dropped = True
     if not chosen:
         return order, set()
     last = set(chosen)
@@ -56,9 +71,13 @@ def inplace_plan(fgraph, targets):
     return [n for n in order if n not in last] + [n for n in order if n in last], last
 
 
-def _old_value_escapes(fgraph, var, update):
-    """True when ``var``'s old value (or a view of it) is an output or is read by ``update`` beyond its ``z``."""
-    seen, stack = set(), [var]
+def _readers_of_old_value(fgraph, var, update):
+    """The nodes besides ``update`` that read ``var`` or a view of it, or None when its old value escapes.
+
+    It escapes when ``var`` or a view of it is an output of the function, when ``update`` reads it
+    beyond its ``z``, or when a node destroys it.
+    """
+    readers, seen, stack = set(), set(), [var]
     while stack:
         v = stack.pop()
         if v in seen:
@@ -66,17 +85,18 @@ def _old_value_escapes(fgraph, var, update):
         seen.add(v)
         for node, i in fgraph.clients.get(v, ()):
             if node == "output":
-                return True
+                return None
             if node is update:
                 if v is not var or i != 0:
-                    return True  # the update reads the old value as a factor too
+                    return None  # the update reads the old value as a factor too
                 continue
+            readers.add(node)
             for o, ins in (getattr(node.op, "view_map", None) or {}).items():
                 if i in ins:
                     stack.append(node.outputs[o])  # a view: its readers read the old value too
             if getattr(node.op, "destroy_map", None):
-                return True
-    return False
+                return None
+    return readers
 
 
 __all__ = ["inplace_plan"]

@@ -391,10 +391,9 @@ class Function:
         self._linker = linker  # for tests and debugging (e.g. its last_source)
         self.storage_map = cells  # variable -> one-element cell, for introspection
         outs = fg.outputs
-        n_out, n_upd = maker.n_out, maker.n_upd
         self._out_cells = [cells[v] for v in outs[:n_out]]
-        copy = _copy_needed(fg, outs[:n_out])
-        self._copy = [c and not o.borrow for c, o in zip(copy, maker.outs)]
+        alias = _copy_needed(fg, outs)  # outputs, then update values
+        self._copy = [c and not o.borrow for c, o in zip(alias[:n_out], maker.outs)]
         self._any_copy = any(self._copy)
         if getattr(linker, "returns_device_arrays", False):
             # device results come back as NumPy unless the output is borrowed (Out(v, borrow=True))
@@ -406,9 +405,7 @@ class Function:
         self._upd += [(self._state[s], cells[v]) for (s, _), v in zip(maker.state_inputs, outs[n_out + n_upd :])]
         # an update whose value is an input, a constant or a shared variable (or a view of one), e.g.
         # W_target <- W, gets a copy: sharing W's buffer, it would follow W's in-place updates
-        self._upd_copy = _copy_needed(fg, outs[n_out:])
-        if not any(self._upd_copy):
-            self._upd_copy = None
+        self._upd_copy = alias[n_out:] if any(alias[n_out:]) else None
         self._kind = maker.kind
         self._keys = maker.keys
         # precomputed for __call__: the cells emptied after a call, the fast-path input checks
